@@ -1,0 +1,197 @@
+"""Message -> its parts: own words, quoted text, signature and list footer; subjects normalised."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from email_reply_parser import EmailMessage as _ReplyParser
+
+from .models import Message
+
+MAX_QUOTE_DEPTH = 64
+
+# --- subjects -------------------------------------------------------------------------------
+# Reply and forward markers in the languages of the dialogue (and the clients that send them):
+# Re, RE, Fwd, Fw, TR (French transfert), RES (Portuguese resposta), AW (German Antwort),
+# RV (Spanish reenviado), SV/VS (Nordic), Réf; with optional counters like Re[2] or Re^2.
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fwd?|tr|res|aw|wg|rv|sv|vs|r|ref|réf|enc|antw)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*:|"
+    r"\[[^\]\n]{1,40}\])\s*", re.I)
+
+
+def normalise_subject(subject: str) -> tuple[str, bool]:
+    """Return (subject without reply prefixes and list tags, whether it carried a reply prefix)."""
+    text = " ".join((subject or "").split())
+    is_reply = False
+    # A loop, not a recursive regex: stacks like "Re: [bestbits] RE: Fwd:" peel one at a time.
+    for _ in range(32):
+        match = _PREFIX.match(text)
+        if not match:
+            break
+        if not match.group(0).lstrip().startswith("["):
+            is_reply = True
+        text = text[match.end():]
+    return text.strip(), is_reply
+
+
+def display_subject(subject: str) -> str:
+    """Return the subject for display: list tags dropped, one leading Re: kept at most."""
+    base, is_reply = normalise_subject(subject)
+    return f"Re: {base}" if is_reply and base else base or "(no subject)"
+
+
+# --- bodies ---------------------------------------------------------------------------------
+_FOOTER_RULE = re.compile(r"^_{20,}\s*$")
+_FOOTER_HINT = re.compile(r"mailing list|/listinfo/|/mailman/", re.I)
+# Blocks that hold someone else's message unquoted: Outlook, forwards, in several languages.
+_ORIGINAL = re.compile(
+    r"^\s*(?:-{2,}\s*(?:Original Message|Message d'origine|Message original|Mensaje original|"
+    r"Mensagem original|Ursprüngliche Nachricht|Forwarded message|Message transféré|"
+    r"Mensaje reenviado|Mensagem encaminhada)\s*-{2,}|Begin forwarded message:|"
+    r"Début du message réexpédié\s*:)\s*$", re.I)
+_OUTLOOK_FROM = re.compile(r"^\s*\*?(?:From|De|Von|Da|Van)\s*:\*?\s+\S", re.I)
+_OUTLOOK_NEXT = re.compile(r"^\s*\*?(?:Sent|Date|Envoyé|Enviado|Enviada|Gesendet|Data|Fecha)\s*:\*?\s", re.I)
+# Attribution lines: "On ... wrote:", "Le ... a écrit :", "El ... escribió:", "Em ... escreveu:",
+# "Am ... schrieb", and the bracketed-date form "Jane wrote [2012-11-04 12:20]:".
+_ATTRIBUTION = re.compile(
+    r"^\s*(?:On\s.{1,200}\swrote\s*:|Le\s.{1,200}\sa\s+écrit\s*:|El\s.{1,200}\sescribió\s*:|"
+    r"Em\s.{1,200}\sescreveu\s*:|Am\s.{1,200}\sschrieb.{0,40}:|"
+    r".{1,120}\s(?:wrote|writes|a écrit|escribió|escreveu)\s*(?:\[[^\]]{1,40}\])?\s*:|"
+    r".{1,80}<[^>]+>\s*(?:wrote|a écrit|escribió|escreveu)\s*:)\s*$", re.I)
+_DASHES = re.compile(r"^(?:-- ?|--)$")
+_VALEDICTION = re.compile(
+    r"^\s*(?:best|best regards|kind regards|warm regards|warmly|regards|cheers|thanks|many thanks|"
+    r"thank you|all the best|in solidarity|yours|sincerely|cordialement|bien à vous|amitiés|"
+    r"bien cordialement|salutations|saludos|un saludo|saludos cordiales|un abrazo|abrazos|"
+    r"atentamente|abraços|abraço|um abraço|atenciosamente|abs|saudações|cumprimentos)[,.!]?\s*$", re.I)
+
+
+class _Fragments(_ReplyParser):
+    """email-reply-parser with its signature rule tightened: the library cuts at any line that
+    starts with '--' or '-x' (such as '--skip-duplicates'); only a whole '-- ' line or a
+    'Sent from my ...' line starts a signature here."""
+
+    SIG_REGEX = re.compile(r"(?:--|Sent from my [\w-]+(?: [\w-]+){0,2})$")
+    QUOTE_HDR_REGEX = _ATTRIBUTION
+
+    def read(self):
+        # The library's read() first runs a DOTALL regex over the whole text to join wrapped
+        # "On ... wrote:" lines, which is quadratic on long quotes; wrapped attributions are
+        # joined by label_attributions() instead, so only the line scan is kept.
+        self.found_visible = False
+        self.lines = self.text.split("\n")[::-1]
+        for line in self.lines:
+            self._scan_line(line)
+        self._finish_fragment()
+        self.fragments.reverse()
+        return self
+
+
+def strip_footer(text: str) -> tuple[str, str]:
+    """Split off a Mailman list footer: a rule of underscores followed by list information."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1, max(-1, len(lines) - 15), -1):
+        if _FOOTER_RULE.match(lines[i]) and _FOOTER_HINT.search("\n".join(lines[i + 1:i + 8])):
+            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
+    return text, ""
+
+
+def label_lines(lines: list[str]) -> list[str]:
+    """Label each line 'own', 'quoted' or 'signature'."""
+    labels = ["own"] * len(lines)
+    _label_fragments(lines, labels)
+    _label_attributions(lines, labels)
+    _label_originals(lines, labels)
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(">"):
+            labels[i] = "quoted"
+    _label_signatures(lines, labels)
+    return labels
+
+
+def _label_fragments(lines: list[str], labels: list[str]) -> None:
+    reader = _Fragments("\n".join(lines)).read()
+    i = 0
+    for fragment in reader.fragments:
+        count = fragment._content.count("\n") + 1
+        label = "quoted" if fragment.quoted else "signature" if fragment.signature else "own"
+        if fragment.headers and not fragment.quoted:
+            label = "own"   # header-like lines alone prove nothing; the rules below decide
+        labels[i:i + count] = [label] * count
+        i += count
+
+
+def _label_attributions(lines: list[str], labels: list[str]) -> None:
+    for i, line in enumerate(lines):
+        if labels[i] == "quoted" or not line.strip() or len(line) > 400:
+            continue
+        joined = line if i + 1 >= len(lines) else f"{line} {lines[i + 1].lstrip('> ')}"
+        if _ATTRIBUTION.match(line):
+            labels[i] = "quoted"
+        elif i + 1 < len(lines) and not line.rstrip().endswith(":") and _ATTRIBUTION.match(joined):
+            # Clients wrap long attributions: "On ..., Jane <jane@x\n> wrote:".
+            labels[i] = labels[i + 1] = "quoted"
+
+
+def _label_originals(lines: list[str], labels: list[str]) -> None:
+    for i, line in enumerate(lines):
+        if labels[i] == "quoted":
+            continue
+        outlook = _OUTLOOK_FROM.match(line) and any(
+            _OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4])
+        if _ORIGINAL.match(line) or outlook:
+            # Everything from here on is the earlier message, sent along unquoted.
+            labels[i:] = ["quoted"] * (len(lines) - i)
+            return
+
+
+def _label_signatures(lines: list[str], labels: list[str]) -> None:
+    # The last own block before the first quoted tail (or the end) may carry a signature.
+    end = len(lines)
+    while end > 0 and labels[end - 1] == "quoted":
+        end -= 1
+    own = [i for i in range(end) if labels[i] == "own"]
+    for i in reversed(own):
+        if _DASHES.match(lines[i].rstrip()) or lines[i].rstrip() == "-- ":
+            for j in range(i, end):
+                if labels[j] != "quoted":
+                    labels[j] = "signature"
+            return
+    # Informal sign-off: a valediction followed by a few short lines (name, role, phone),
+    # and only when some own words come before it ("Thanks!" alone is the message).
+    filled = [i for i in own if lines[i].strip()]
+    for pos in range(len(filled) - 1, max(0, len(filled) - 8), -1):
+        i = filled[pos]
+        if _VALEDICTION.match(lines[i]):
+            rest = filled[pos + 1:]
+            if len(rest) <= 6 and all(len(lines[j].strip()) <= 80 for j in rest):
+                for j in range(i, end):
+                    if labels[j] == "own":
+                        labels[j] = "signature"
+            return
+
+
+def split_body(body: str) -> tuple[str, str, str, str]:
+    """Return (own text, quoted text, signature, footer) of a body."""
+    text = body.replace("\r\n", "\n").replace("\r", "\n")
+    text, footer = strip_footer(text)
+    lines = text.split("\n")
+    labels = label_lines(lines)
+    parts = {"own": [], "quoted": [], "signature": []}
+    for line, label in zip(lines, labels):
+        parts[label].append(line)
+    return (_tidy(parts["own"]), _tidy(parts["quoted"]), _tidy(parts["signature"]), footer)
+
+
+def _tidy(lines: list[str]) -> str:
+    text = "\n".join(line.rstrip() for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def clean_message(message: Message) -> Message:
+    """Fill a parsed message's cleaned parts and normalised subject."""
+    own, quoted, signature, footer = split_body(message.body)
+    subject_norm, _ = normalise_subject(message.subject)
+    return replace(message, own_text=own, quoted_text=quoted, signature=signature,
+                   footer=footer, subject_norm=subject_norm)

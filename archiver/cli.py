@@ -1,0 +1,133 @@
+"""The `archiver` command: thin wrappers over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+
+import click
+
+from . import config
+from .errors import ArchiverError
+from .export import RENDERERS, render
+from .pipeline import ingest as run_ingest
+from .query import Archive
+from .store import Store
+
+
+@contextmanager
+def _store(ctx: click.Context):
+    try:
+        data = config.data_dir(ctx.obj["data"])
+        store = Store(config.database_url(data))
+    except (ArchiverError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", "data", metavar="DIR", envvar=config.ENV_PREFIX + "DATA_DIR",
+              help="Data directory (default: indexes/; env ARCHIVE_DATA_DIR).")
+@click.version_option(package_name="bestbits-archive")
+@click.pass_context
+def main(ctx: click.Context, data: str | None) -> None:
+    """Turn Mailman list archives into a searchable, threaded, lossless record."""
+    ctx.obj = {"data": data}
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--list", "list_name", required=True, help="The list these messages belong to.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Report format.")
+@click.pass_context
+def ingest(ctx: click.Context, sources: tuple[str, ...], list_name: str, fmt: str) -> None:
+    """Ingest mbox files, maildirs, pipermail mirrors, .eml files or - (stdin).
+
+    Example: archiver ingest fixtures/sample/bestbits --list bestbits
+    """
+    if not list_name.strip():
+        raise click.BadParameter("must not be empty", param_hint="--list")
+    with _store(ctx) as store:
+        try:
+            if fmt == "text" and sys.stderr.isatty():
+                report = _ingest_with_bar(store, list(sources), list_name)
+            else:
+                report = run_ingest(store, list(sources), list_name)
+        except ArchiverError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    data = report.as_dict()
+    click.echo(f"seen {data['seen']}: stored {data['stored']}, duplicates {data['duplicates']}, "
+               f"unchanged {data['unchanged']}, rejected {data['rejected']} "
+               f"(degraded {data['degraded']}, re-threaded {data['rethreaded']})")
+    for reason, count in data["rejected_reasons"].items():
+        click.echo(f"  rejected {count}: {reason}")
+    for reason, count in data["degraded_reasons"].items():
+        click.echo(f"  degraded {count}: {reason}")
+    for skipped in data["skipped_files"]:
+        click.echo(f"  skipped file {skipped}")
+
+
+def _ingest_with_bar(store: Store, sources: list[str], list_name: str):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} messages"),
+               TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+        return run_ingest(store, sources, list_name, progress=lambda n: bar.advance(task, n))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def stats(ctx: click.Context, fmt: str) -> None:
+    """Show lists, messages, threads, participants and the date range.
+
+    Example: archiver stats --format json
+    """
+    with _store(ctx) as store:
+        data = Archive(store).stats()
+    if fmt == "json":
+        click.echo(json.dumps(data))
+        return
+    names = ", ".join(f"{item['name']} ({item['messages']})" for item in data["lists"])
+    click.echo(f"{'lists:':<14}{names or '-'}")
+    for key in ("messages", "threads", "participants", "degraded", "rejected"):
+        click.echo(f"{key + ':':<14}{data[key]}")
+    click.echo(f"{'dates:':<14}{data['first_date'] or '-'} .. {data['last_date'] or '-'}")
+
+
+@main.command()
+@click.option("--list", "list_name", help="Export only this list (default: everything).")
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="jsonl")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+@click.pass_context
+def export(ctx: click.Context, list_name: str | None, fmt: str, output: str | None) -> None:
+    """Export messages, streamed.
+
+    Example: archiver export --list bestbits --format jsonl -o bestbits.jsonl
+    """
+    with _store(ctx) as store:
+        archive = Archive(store)
+        if list_name and list_name not in {l["name"] for l in archive.lists()}:
+            raise click.ClickException(f"no list named {list_name!r}")
+        chunks = render(fmt, archive.messages(list_name))
+        with click.open_file(output or "-", "w", encoding="utf-8") as out:
+            for chunk in chunks:
+                out.write(chunk)
+
+
+@main.command()
+def settings() -> None:
+    """List every setting with its environment variable, default and meaning."""
+    for setting in config.SETTINGS:
+        click.echo(f"{setting.env:<28} {setting.default!s:<20} {setting.help}")

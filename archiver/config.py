@@ -1,0 +1,59 @@
+"""One declarative table of settings, with environment overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "ARCHIVE_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "indexes", "Directory holding the SQLite store and the search index."),
+    Setting("database_url", "", "SQLAlchemy URL of the store; empty means <data_dir>/archive.sqlite3."),
+    Setting("realdata_dir", "../shared/realdata", "Third-party mail used by conformance tests (read in place)."),
+    Setting("batch_size", 500, "Messages parsed and written per store transaction during ingest."),
+    Setting("max_message_bytes", 50 * 1024 * 1024, "Messages larger than this are stored raw but not parsed."),
+    Setting("max_mime_parts", 1000, "MIME parts walked per message; the rest are counted, not read."),
+    Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str, overrides: dict | None = None):
+    """Return a setting: an explicit override, else the environment, else the default."""
+    setting = _BY_NAME[name]
+    if overrides and overrides.get(name) not in (None, ""):
+        return overrides[name]
+    raw = os.environ.get(setting.env)
+    if raw is None or raw == "":
+        return setting.default
+    if isinstance(setting.default, int):
+        return int(raw)
+    return raw
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """Return the data directory (created if missing)."""
+    path = Path(override or get("data_dir"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url(data: Path, override: str | None = None) -> str:
+    """Return the store's URL: the configured one, else a SQLite file in the data directory."""
+    url = override or get("database_url")
+    return url or f"sqlite:///{(data / 'archive.sqlite3').resolve()}"

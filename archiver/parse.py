@@ -1,0 +1,268 @@
+"""Raw bytes -> Message: headers, dates, addresses and a bounded, non-recursive MIME walk."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+from email.header import decode_header
+from email.message import Message as EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_tz
+
+from . import charsets
+from .errors import ParseError
+from .htmltext import html_to_text
+from .ids import normalise_message_id, parse_in_reply_to, parse_references, synthetic_message_id
+from .models import Attachment, Message, RawMessage
+
+MAX_PARTS = 1000
+MAX_BYTES = 50 * 1024 * 1024
+# Pipermail writes "user at domain (Full Name)".
+_PIPERMAIL_FROM = re.compile(r"^\s*([^\s@()<>]+) at ([^\s@()<>]+)\s*(?:\((.*)\))?\s*$", re.S)
+_STUB = re.compile(
+    r"(?:^-{5,} next part -{5,}\n)?^An? (HTML|non-text) attachment was scrubbed\.\.\.\n"
+    r"(?:(?:Name|Type|Size|Desc|Description): .*\n)*"
+    r"(?:URL|Url): <?(\S+?)>?[ \t]*$\n?", re.M)
+# Lines of a Mailman list footer: they do not count as text of the message's own.
+_FOOTERISH = re.compile(r"^_{5,}\s*$|mailing list|/listinfo/| at lists\.|@lists\.", re.I)
+_DATE_NOISE = re.compile(r"\([^)]*\)|\b(?:at|um|à|a las)\b", re.I)
+_ASCTIME = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +(\w{3}) +(\d{1,2}) +(\d{1,2}:\d{2}(?::\d{2})?)"
+                      r"(?: +[A-Za-z]{1,5}| +[+-]\d{4})? +(\d{4})")
+
+
+def parse_message(raw: RawMessage, max_parts: int = MAX_PARTS, max_bytes: int = MAX_BYTES) -> Message:
+    """Parse one raw message; raise ParseError only when the bytes are not mail at all."""
+    data = raw.data
+    # A byte-order mark before the first header is editor damage; the raw bytes keep it.
+    parse_data = data.removeprefix(b"\xef\xbb\xbf")
+    if not data.strip():
+        raise ParseError("empty message")
+    degraded: list[str] = []
+    if len(data) > max_bytes:
+        degraded.append("too-large-body-dropped")
+        msg = BytesHeaderParser(policy=compat32).parsebytes(parse_data[: 1024 * 1024])
+        msg.set_payload("")
+    else:
+        try:
+            msg = message_from_bytes(parse_data, policy=compat32)
+        except RecursionError:
+            degraded.append("mime-too-deep")
+            msg = BytesHeaderParser(policy=compat32).parsebytes(parse_data)
+    if not msg.keys():
+        raise ParseError("no headers")
+    if msg.defects:
+        degraded.append("mime-defects")
+    sha = hashlib.sha256(data).hexdigest()
+
+    ident = normalise_message_id(_header(msg, "message-id", degraded))
+    synthetic = ident is None
+    if synthetic:
+        ident = synthetic_message_id(data)
+        degraded.append("no-message-id")
+    name, address = parse_from(_header(msg, "from", degraded) or "")
+    if not address:
+        degraded.append("no-from-address")
+    date, offset = parse_date(_header(msg, "date", degraded), raw.envelope, degraded)
+    body, content_type, charset, attachments = walk_body(msg, max_parts, degraded)
+    body, stub_attachments = replace_stubs(body, raw.scrubbed, degraded)
+    return Message(
+        message_id=ident, synthetic_id=synthetic,
+        subject=_header(msg, "subject", degraded) or "",
+        from_name=name, from_address=address, date=date, date_offset=offset,
+        in_reply_to=parse_in_reply_to(_plain(msg, "in-reply-to")),
+        references=tuple(parse_references(_plain(msg, "references"))),
+        body=body, content_type=content_type, charset=charset,
+        attachments=tuple(attachments) + tuple(stub_attachments),
+        degraded=tuple(dict.fromkeys(degraded)), raw_sha256=sha,
+    )
+
+
+def decode_header_value(value: str | None) -> tuple[str, bool]:
+    """Decode an RFC 2047 header value; return (text, degraded)."""
+    if value is None:
+        return "", False
+    value = str(value)
+    bad = False
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        # compat32 keeps raw 8-bit header bytes as surrogates: decode them like a body.
+        text, _, reason = charsets.decode(value.encode("ascii", "surrogateescape"))
+        value, bad = text, reason is not None
+    if "=?" not in value:
+        return " ".join(value.split()), bad
+    try:
+        pieces = decode_header(value)
+    except (ValueError, LookupError, AssertionError):
+        return " ".join(value.split()), True
+    out = []
+    for chunk, label in pieces:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        text, _, reason = charsets.decode(chunk, label)
+        bad = bad or reason is not None
+        out.append(text)
+    return " ".join("".join(out).split()), bad
+
+
+def _header(msg: EmailMessage, name: str, degraded: list[str]) -> str | None:
+    try:
+        raw = msg.get(name)
+    except (ValueError, LookupError, TypeError):
+        degraded.append(f"bad-header-{name}")
+        return None
+    if raw is None:
+        return None
+    text, bad = decode_header_value(raw)
+    if bad:
+        degraded.append(f"bad-header-{name}")
+    return text
+
+
+def _plain(msg: EmailMessage, name: str) -> str | None:
+    """Return a header as str: compat32 hands back Header objects for 8-bit values."""
+    value = msg.get(name)
+    return None if value is None else str(value)
+
+
+def parse_from(value: str) -> tuple[str, str]:
+    """Return (name, address) of a From header, including pipermail's 'user at domain (Name)'."""
+    match = _PIPERMAIL_FROM.match(value)
+    if match:
+        name = (match.group(3) or "").strip()
+        name, _ = decode_header_value(name)
+        return name, f"{match.group(1)}@{match.group(2)}".lower()
+    pairs = getaddresses([value])
+    name, address = pairs[0] if pairs else ("", "")
+    if not address and "@" not in value and " at " in value:
+        return parse_from(value.replace("<", " ").replace(">", " "))
+    address = address.strip().lower()
+    if "@" not in address:
+        # An address without a domain is a name in the wrong place more often than an address.
+        name, address = name or address, ""
+    return name.strip().strip('"').strip(), address
+
+
+def parse_date(value: str | None, envelope: str | None, degraded: list[str]) -> tuple[datetime | None, int | None]:
+    """Return (UTC datetime, original offset in minutes) from the Date header or, failing that,
+    the From_ line; each fallback is recorded in degraded."""
+    for candidate in (value, _DATE_NOISE.sub(" ", value or "")):
+        parsed = _parse_rfc(candidate)
+        if parsed:
+            return parsed
+    if envelope:
+        match = _ASCTIME.search(envelope)
+        if match:
+            wd, mon, day, clock, year = match.groups()
+            parsed = _parse_rfc(f"{wd}, {day} {mon} {year} {clock} +0000")
+            if parsed:
+                degraded.append("date-from-envelope")
+                return parsed[0], None
+    degraded.append("no-date")
+    return None, None
+
+
+def _parse_rfc(value: str | None) -> tuple[datetime, int] | None:
+    if not value or not value.strip():
+        return None
+    try:
+        parts = parsedate_tz(value)
+        if parts is None:
+            return None
+        offset = parts[9] or 0
+        if abs(offset) > 14 * 3600:
+            offset = 0
+        local = datetime(*parts[:6])
+        stamp = (local - timedelta(seconds=offset)).replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
+    if not 1970 <= stamp.year <= 2100:
+        return None
+    return stamp, offset // 60
+
+
+def walk_body(msg: EmailMessage, max_parts: int, degraded: list[str]):
+    """Walk the MIME tree with an explicit stack; return (body, content type, charset, attachments)."""
+    plain: list[tuple[str, str]] = []
+    html: list[tuple[str, str]] = []
+    attachments: list[Attachment] = []
+    stack: list[EmailMessage] = [msg]
+    seen = 0
+    while stack:
+        part = stack.pop()
+        seen += 1
+        if seen > max_parts:
+            degraded.append("mime-parts-truncated")
+            break
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack.extend(reversed(payload))
+            continue
+        ctype = _content_type(part)
+        filename = _filename(part)
+        disposition = (_plain(part, "content-disposition") or "").split(";")[0].strip().lower()
+        if ctype.startswith("message/") and isinstance(payload, list):
+            stack.extend(reversed(payload))
+            continue
+        data = _payload_bytes(part)
+        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+            text, charset, reason = charsets.decode(data, part.get_content_charset())
+            if reason:
+                degraded.append(reason)
+            (plain if ctype == "text/plain" else html).append((text, charset))
+        else:
+            attachments.append(Attachment(filename=filename, content_type=ctype, size=len(data)))
+    if plain:
+        return "\n\n".join(t for t, _ in plain), "text/plain", plain[0][1], attachments
+    if html:
+        return html_to_text("\n".join(t for t, _ in html)), "text/html", html[0][1], attachments
+    return "", "text/plain", None, attachments
+
+
+def _content_type(part: EmailMessage) -> str:
+    try:
+        return part.get_content_type()
+    except (ValueError, LookupError, TypeError):
+        return "application/octet-stream"
+
+
+def _filename(part: EmailMessage) -> str | None:
+    try:
+        name = part.get_filename()
+    except (ValueError, LookupError, TypeError):
+        return None
+    return decode_header_value(name)[0] if name else None
+
+
+def _payload_bytes(part: EmailMessage) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, LookupError, TypeError, AssertionError):
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def replace_stubs(body: str, scrubbed: dict[str, bytes], degraded: list[str]):
+    """Remove pipermail's scrubbed-attachment stubs from a body, keeping each URL as an attachment;
+    where the body held nothing else and the HTML part is at hand, its text becomes the body."""
+    found = list(_STUB.finditer(body))
+    if not found:
+        return body, []
+    attachments = [Attachment(filename=None, content_type="text/html" if m.group(1) == "HTML"
+                              else "application/octet-stream", size=0, url=m.group(2))
+                   for m in found]
+    rest = _STUB.sub("", body).rstrip()
+    if any(line.strip() and not _FOOTERISH.search(line) for line in rest.splitlines()):
+        return rest, attachments
+    for match in found:
+        data = scrubbed.get(match.group(2))
+        if data is not None and match.group(1) == "HTML":
+            text, _, _ = charsets.decode(data)
+            return html_to_text(text), attachments
+    degraded.append("text-only-in-scrubbed-attachment")
+    return rest, attachments

@@ -1,0 +1,117 @@
+"""Read-only facade over the store, used by the web app, the CLI and exports."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from datetime import datetime, timezone
+from typing import Iterator
+
+from sqlalchemy import func, select
+
+from . import schema as s
+from .store import CHUNK, Store
+
+
+class Archive:
+    """Read access to one archive's store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.engine = store.engine
+
+    def lists(self) -> list[dict]:
+        """Return each list with its message count."""
+        ml = s.message_lists.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.lists.c.name, func.count(ml.message))
+                                .select_from(s.lists.outerjoin(s.message_lists, ml.list == s.lists.c.id))
+                                .group_by(s.lists.c.name).order_by(s.lists.c.name)).all()
+        return [{"name": name, "messages": count} for name, count in rows]
+
+    def stats(self) -> dict:
+        """Return counts of lists, messages, threads, participants, rejects, and the date range."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            one = lambda q: conn.execute(q).scalar_one()  # noqa: E731
+            low, high = conn.execute(select(func.min(m.date), func.max(m.date))).one()
+            return {
+                "lists": self.lists(),
+                "messages": one(select(func.count()).select_from(s.messages)),
+                "threads": one(select(func.count()).select_from(s.threads)),
+                "participants": one(select(func.count(func.distinct(m.from_address)))
+                                    .where(m.from_address != "")),
+                "degraded": one(select(func.count()).where(m.degraded != "")),
+                "rejected": one(select(func.count()).select_from(s.rejected)),
+                "raw_bytes": one(select(func.coalesce(func.sum(s.raws.c.size), 0))),
+                "first_date": _iso(low), "last_date": _iso(high),
+            }
+
+    def messages(self, list_name: str | None = None) -> Iterator[dict]:
+        """Yield every message (of one list, or all) in date order, as export records."""
+        m = s.messages.c
+        query = select(s.messages).order_by(m.date, m.id)
+        if list_name is not None:
+            query = query.where(m.id.in_(
+                select(s.message_lists.c.message).join(s.lists, s.lists.c.id == s.message_lists.c.list)
+                .where(s.lists.c.name == list_name)))
+        with self.engine.connect() as conn:
+            # Stream: rows are fetched as they are written out, memory stays flat.
+            result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
+            for batch in result.partitions(CHUNK):
+                extra = self._extras(conn, [row.id for row in batch], [row.message_id for row in batch])
+                for row in batch:
+                    yield _record(row, *extra.get(row.id, ([], [])))
+
+    def _extras(self, conn, pks: list[int], mids: list[str]) -> dict:
+        lists: dict[int, list[str]] = {}
+        for pk, name in conn.execute(select(s.message_lists.c.message, s.lists.c.name)
+                                     .join(s.lists, s.lists.c.id == s.message_lists.c.list)
+                                     .where(s.message_lists.c.message.in_(pks))):
+            lists.setdefault(pk, []).append(name)
+        by_mid: dict[str, list[dict]] = {}
+        c = s.sources.c
+        for mid, lst, kind, where, url in conn.execute(
+                select(c.message_id, c.list, c.kind, c.location, c.archive_url)
+                .where(c.message_id.in_(mids)).order_by(c.id)):
+            by_mid.setdefault(mid, []).append({"list": lst, "kind": kind, "location": where,
+                                               "archive_url": url})
+        pk_of = dict(zip(mids, pks))
+        return {pk_of[mid]: (sorted(lists.get(pk_of[mid], [])), by_mid.get(mid, [])) for mid in mids}
+
+    def raw(self, message_id: str) -> bytes | None:
+        """Return a stored message's original bytes."""
+        with self.engine.connect() as conn:
+            sha = conn.execute(select(s.messages.c.raw_sha256)
+                               .where(s.messages.c.message_id == message_id)).scalar()
+            if sha is None:
+                return None
+            data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha)).scalar()
+        return zlib.decompress(data)
+
+    def rejected(self) -> list[dict]:
+        """Return every rejected message's reason and where it came from."""
+        r = s.rejected.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(r.raw_sha256, r.reason, r.list, r.location).order_by(r.id)).all()
+        return [dict(row._mapping) for row in rows]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _record(row, lists: list[str], sources: list[dict]) -> dict:
+    return {
+        "message_id": row.message_id, "msg_hash": row.msg_hash, "synthetic_id": row.synthetic_id,
+        "lists": lists, "date": _iso(row.date), "date_offset_minutes": row.date_offset,
+        "from_name": row.from_name, "from_address": row.from_address,
+        "subject": row.subject, "subject_norm": row.subject_norm,
+        "thread_id": row.thread_id, "parent_id": row.parent_id, "depth": row.depth,
+        "in_reply_to": row.in_reply_to, "references": row.refs.split(),
+        "own_text": row.own_text, "quoted_text": row.quoted_text, "signature": row.signature,
+        "footer": row.footer, "content_type": row.content_type, "charset": row.charset,
+        "attachments": json.loads(row.attachments), "archive_url": row.archive_url,
+        "raw_sha256": row.raw_sha256, "sources": sources,
+        "degraded": row.degraded.split(),
+    }

@@ -1,0 +1,119 @@
+"""The store's SQL schema (SQLAlchemy Core tables), documented in docs/schema.md."""
+
+from __future__ import annotations
+
+from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, String, Table, Text, UniqueConstraint)
+
+metadata = MetaData()
+
+lists = Table(
+    "lists", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+)
+
+raws = Table(
+    "raws", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),          # zlib-compressed original bytes
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Text, nullable=False, unique=True),
+    Column("msg_hash", String(32), nullable=False, unique=True),
+    Column("synthetic_id", Boolean, nullable=False, default=False),
+    Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("subject_norm", Text, nullable=False),
+    Column("is_reply", Boolean, nullable=False, default=False),
+    Column("from_name", Text, nullable=False),
+    Column("from_address", Text, nullable=False),
+    Column("date", DateTime, nullable=True),               # UTC, naive in SQL
+    Column("date_offset", Integer, nullable=True),         # sender's offset in minutes
+    Column("in_reply_to", Text, nullable=True),
+    Column("refs", Text, nullable=False, default=""),      # threading chain, space-separated
+    Column("body", Text, nullable=False),
+    Column("own_text", Text, nullable=False),
+    Column("quoted_text", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("footer", Text, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("charset", String(40), nullable=True),
+    Column("attachments", Text, nullable=False, default="[]"),   # JSON list
+    Column("degraded", Text, nullable=False, default=""),        # space-separated reasons
+    Column("archive_url", Text, nullable=True),
+    Column("thread_id", String(32), nullable=True),
+    Column("parent_id", Text, nullable=True),
+    Column("depth", Integer, nullable=True),
+    Index("ix_messages_thread", "thread_id"),
+    Index("ix_messages_date", "date"),
+    Index("ix_messages_from", "from_address"),
+    Index("ix_messages_subject_norm", "subject_norm"),
+)
+
+message_lists = Table(
+    "message_lists", metadata,
+    Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
+    Column("list", Integer, ForeignKey("lists.id"), primary_key=True),
+    Index("ix_message_lists_list", "list"),
+)
+
+refs = Table(
+    "refs", metadata,
+    Column("message", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("ref_id", Text, nullable=False),
+    Index("ix_refs_ref", "ref_id"),
+    Index("ix_refs_message", "message"),
+)
+
+sources = Table(
+    "sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False),
+    Column("message_id", Text, nullable=True),             # null for a rejected message
+    Column("list", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("envelope", Text, nullable=True),
+    Column("archive_url", Text, nullable=True),
+    Column("seen_at", DateTime, nullable=False),
+    UniqueConstraint("raw_sha256", "list", "location", name="uq_sources_where"),
+    Index("ix_sources_message", "message_id"),
+)
+
+rejected = Table(
+    "rejected", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False, unique=True),
+    Column("reason", Text, nullable=False),
+    Column("list", String(200), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("seen_at", DateTime, nullable=False),
+)
+
+threads = Table(
+    "threads", metadata,
+    Column("thread_id", String(32), primary_key=True),
+    Column("root_id", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("subject_norm", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("first_date", DateTime, nullable=True),
+    Column("last_date", DateTime, nullable=True),
+    Index("ix_threads_last", "last_date"),
+    Index("ix_threads_subject_norm", "subject_norm"),
+)
+
+# Stand-ins for referenced but missing messages, so a thread's tree can be drawn.
+dummies = Table(
+    "dummies", metadata,
+    Column("message_id", Text, primary_key=True),
+    Column("thread_id", String(32), nullable=False),
+    Column("parent_id", Text, nullable=True),
+    Column("depth", Integer, nullable=False),
+    Index("ix_dummies_thread", "thread_id"),
+)

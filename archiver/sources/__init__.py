@@ -1,0 +1,44 @@
+"""Where raw messages come from: recognise a source and yield its raw messages."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import SourceError
+from ..models import RawMessage
+from . import mbox, pipermail
+
+
+def read_source(spec: str, skipped: list[str]) -> Iterator[RawMessage]:
+    """Yield the raw messages of a path, directory or '-' (stdin); unreadable files go to skipped."""
+    if spec == "-":
+        yield from mbox.read_stdin(sys.stdin.buffer)
+        return
+    path = Path(spec)
+    if not path.exists():
+        raise SourceError(f"no such file or directory: {spec}")
+    if path.is_file():
+        yield from mbox.read_file(path, skipped)
+        return
+    # Walk with an explicit stack: directory depth comes from the outside world.
+    stack = [path]
+    while stack:
+        folder = stack.pop()
+        if mbox.is_maildir(folder):
+            yield from mbox.read_maildir(folder)
+            continue
+        if pipermail.is_mirror(folder):
+            yield from pipermail.read_mirror(folder)
+            # Month folders and attachments of a mirror are pages, not mail.
+            continue
+        entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                yield from mbox.read_file(Path(entry.path), skipped)

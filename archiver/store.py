@@ -1,0 +1,307 @@
+"""The store: SQL through SQLAlchemy Core (SQLite by default), and its only writer."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Iterator
+
+from sqlalchemy import bindparam, create_engine, event, func, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from . import schema as s
+from .errors import StoreError
+from .ids import message_hash
+from .models import Message, Placement, RawMessage, ThreadInput
+
+CHUNK = 500  # bound on IN (...) lists: SQLite allows 32,766 parameters, PostgreSQL 65,535
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One raw message of a batch, with what parsing made of it."""
+
+    raw: RawMessage
+    sha256: str
+    message: Message | None = None
+    is_reply: bool = False
+    reason: str | None = None      # why it was rejected, when message is None
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value else None
+
+
+class Store:
+    """Open (and create) the store at a database URL."""
+
+    def __init__(self, url: str):
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL
+            raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        s.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert_ignore(self, table):
+        """Return INSERT ... ON CONFLICT DO NOTHING for the store's dialect."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table).on_conflict_do_nothing()
+
+    # --- ingest ---------------------------------------------------------------------------
+    def known(self, shas: list[str]) -> dict[str, set[tuple[str, str]]]:
+        """Return, for raw hashes already stored, the (list, location) pairs they came from."""
+        found: dict[str, set[tuple[str, str]]] = {}
+        c = s.sources.c
+        with self.engine.connect() as conn:
+            for part in _chunks(list(dict.fromkeys(shas))):
+                for sha, lst, where in conn.execute(select(c.raw_sha256, c.list, c.location)
+                                                    .where(c.raw_sha256.in_(part))):
+                    found.setdefault(sha, set()).add((lst, where))
+        return found
+
+    def write_batch(self, list_name: str, entries: list[Entry]) -> tuple[list[str], int]:
+        """Store a batch in one transaction; return (ids of new messages, duplicates)."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            list_id = self._list_id(conn, list_name)
+            raws = {e.sha256: e.raw.data for e in entries}
+            existing_raws = self._existing(conn, s.raws.c.sha256, list(raws))
+            rows = [{"sha256": k, "size": len(v), "data": zlib.compress(v, 6)}
+                    for k, v in raws.items() if k not in existing_raws]
+            if rows:
+                conn.execute(self._insert_ignore(s.raws), rows)
+            parsed = [e for e in entries if e.message is not None]
+            existing = self._existing(conn, s.messages.c.message_id,
+                                      [e.message.message_id for e in parsed])
+            new_rows, seen, duplicates = [], set(existing), 0
+            for entry in parsed:
+                if entry.message.message_id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(entry.message.message_id)
+                new_rows.append(_message_row(entry))
+            if new_rows:
+                conn.execute(s.messages.insert(), new_rows)
+            new_ids = [r["message_id"] for r in new_rows]
+            pks = self._pks(conn, [e.message.message_id for e in parsed])
+            ref_rows = [{"message": pks[r["message_id"]], "ref_id": ref}
+                        for r in new_rows for ref in r["refs"].split()]
+            if ref_rows:
+                conn.execute(s.refs.insert(), ref_rows)
+            memberships = [{"message": pk, "list": list_id} for pk in set(pks.values())]
+            if memberships:
+                conn.execute(self._insert_ignore(s.message_lists), memberships)
+            source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
+                            "location": e.raw.location, "envelope": e.raw.envelope,
+                            "archive_url": e.raw.archive_url, "seen_at": now,
+                            "message_id": e.message.message_id if e.message else None}
+                           for e in entries]
+            conn.execute(self._insert_ignore(s.sources), source_rows)
+            rejects = [{"raw_sha256": e.sha256, "reason": e.reason, "list": list_name,
+                        "location": e.raw.location, "seen_at": now}
+                       for e in entries if e.message is None]
+            if rejects:
+                conn.execute(self._insert_ignore(s.rejected), rejects)
+            self._fill_archive_urls(conn, entries)
+        return new_ids, duplicates
+
+    def add_sources(self, list_name: str, entries: list[Entry]) -> None:
+        """Record a new place (list, location) for raw messages already stored."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            list_id = self._list_id(conn, list_name)
+            shas = [e.sha256 for e in entries]
+            ids: dict[str, str | None] = {}
+            for part in _chunks(shas):
+                for sha, mid in conn.execute(select(s.sources.c.raw_sha256, s.sources.c.message_id)
+                                             .where(s.sources.c.raw_sha256.in_(part))):
+                    ids[sha] = ids.get(sha) or mid
+            conn.execute(self._insert_ignore(s.sources), [
+                {"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
+                 "location": e.raw.location, "envelope": e.raw.envelope,
+                 "archive_url": e.raw.archive_url, "seen_at": now, "message_id": ids.get(e.sha256)}
+                for e in entries])
+            pks = self._pks(conn, [m for m in ids.values() if m])
+            if pks:
+                conn.execute(self._insert_ignore(s.message_lists),
+                             [{"message": pk, "list": list_id} for pk in set(pks.values())])
+            self._fill_archive_urls(conn, entries)
+
+    def _fill_archive_urls(self, conn: Connection, entries: list[Entry]) -> None:
+        rows = [{"mid": e.message.message_id, "url": e.raw.archive_url}
+                for e in entries if e.message is not None and e.raw.archive_url]
+        if rows:
+            conn.execute(update(s.messages)
+                         .where(s.messages.c.message_id == bindparam("mid"))
+                         .where(s.messages.c.archive_url.is_(None))
+                         .values(archive_url=bindparam("url")), rows)
+
+    def _list_id(self, conn: Connection, name: str) -> int:
+        conn.execute(self._insert_ignore(s.lists), [{"name": name}])
+        return conn.execute(select(s.lists.c.id).where(s.lists.c.name == name)).scalar_one()
+
+    def _existing(self, conn: Connection, column, values: list[str]) -> set[str]:
+        found: set[str] = set()
+        for part in _chunks(list(dict.fromkeys(values))):
+            found.update(conn.execute(select(column).where(column.in_(part))).scalars())
+        return found
+
+    def _pks(self, conn: Connection, message_ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in _chunks(list(dict.fromkeys(message_ids))):
+            found.update(conn.execute(select(s.messages.c.message_id, s.messages.c.id)
+                                      .where(s.messages.c.message_id.in_(part))).tuples().all())
+        return found
+
+    # --- threading ------------------------------------------------------------------------
+    def thread_inputs(self, new_ids: list[str], everything: bool = False,
+                      max_rounds: int = 50) -> list[ThreadInput]:
+        """Return the threading inputs of every message whose thread the new ones may touch."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            if everything:
+                return self._inputs(conn, select(m.id))
+            ids = set(new_ids)
+            threads: set[str] = set()
+            frontier = set(new_ids)
+            subjects: set[str] = set()
+            for part in _chunks(new_ids):
+                subjects.update(conn.execute(select(m.subject_norm).where(m.message_id.in_(part))
+                                             .where(m.refs == "")).scalars())
+            for sub in _chunks(sorted(subjects)):
+                threads.update(conn.execute(select(s.threads.c.thread_id)
+                                            .where(s.threads.c.subject_norm.in_(sub))).scalars())
+            for _ in range(max_rounds):
+                if not frontier:
+                    break
+                grown: set[str] = set()
+                for part in _chunks(sorted(frontier)):
+                    rows = conn.execute(select(m.refs, m.thread_id).where(m.message_id.in_(part)))
+                    for refs_text, tid in rows:
+                        grown.update(refs_text.split())
+                        if tid:
+                            threads.add(tid)
+                    grown.update(conn.execute(select(s.messages.c.message_id)
+                                              .join(s.refs, s.refs.c.message == m.id)
+                                              .where(s.refs.c.ref_id.in_(part))).scalars())
+                    threads.update(conn.execute(select(s.dummies.c.thread_id)
+                                                .where(s.dummies.c.message_id.in_(part))).scalars())
+                for part in _chunks(sorted(threads)):
+                    grown.update(conn.execute(select(m.message_id).where(m.thread_id.in_(part))).scalars())
+                frontier = grown - ids
+                ids |= grown
+            pks = self._pks(conn, sorted(ids))
+            return self._inputs(conn, sorted(pks.values()))
+
+    def _inputs(self, conn: Connection, pks) -> list[ThreadInput]:
+        m = s.messages.c
+        cols = (m.message_id, m.refs, m.subject_norm, m.is_reply, m.date, m.id)
+        if not isinstance(pks, list):
+            rows = conn.execute(select(*cols).order_by(m.id))
+        else:
+            rows = (row for part in _chunks(pks) for row in
+                    conn.execute(select(*cols).where(m.id.in_(part)).order_by(m.id)))
+        return [ThreadInput(message_id=mid, refs=tuple(refs.split()), subject_norm=subj,
+                            is_reply=bool(reply), date=_aware(date), order=pk)
+                for mid, refs, subj, reply, date, pk in rows]
+
+    def write_threads(self, placements: list[Placement]) -> None:
+        """Write placements: message thread/parent/depth, dummies, and thread summaries."""
+        m = s.messages.c
+        real = [p for p in placements if not p.dummy]
+        with self.engine.begin() as conn:
+            old = set()
+            for part in _chunks([p.message_id for p in real]):
+                old.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))
+                                        .where(m.thread_id.is_not(None))).scalars())
+            new = {p.thread_id for p in placements}
+            for part in _chunks(sorted(old | new)):
+                conn.execute(s.dummies.delete().where(s.dummies.c.thread_id.in_(part)))
+                conn.execute(s.threads.delete().where(s.threads.c.thread_id.in_(part)))
+            if real:
+                conn.execute(update(s.messages).where(m.message_id == bindparam("mid"))
+                             .values(thread_id=bindparam("tid"), parent_id=bindparam("pid"),
+                                     depth=bindparam("dep")),
+                             [{"mid": p.message_id, "tid": p.thread_id, "pid": p.parent_id,
+                               "dep": p.depth} for p in real])
+            dummies = [{"message_id": p.message_id, "thread_id": p.thread_id,
+                        "parent_id": p.parent_id, "depth": p.depth} for p in placements if p.dummy]
+            if dummies:
+                conn.execute(self._insert_ignore(s.dummies), dummies)
+            self._summarise(conn, sorted(new))
+
+    def _summarise(self, conn: Connection, thread_ids: list[str]) -> None:
+        m = s.messages.c
+        rows = []
+        for part in _chunks(thread_ids):
+            stats = conn.execute(select(m.thread_id, func.count(), func.min(m.date), func.max(m.date),
+                                        func.min(m.id)).where(m.thread_id.in_(part))
+                                 .group_by(m.thread_id)).all()
+            first = {tid: pk for tid, _, _, _, pk in stats}
+            roots = dict(conn.execute(select(m.thread_id, m.message_id)
+                                      .where(m.thread_id.in_(part)).where(m.depth == 0)).tuples().all())
+            heads = {pk: (subj, norm) for pk, subj, norm in conn.execute(
+                select(m.id, m.subject, m.subject_norm).where(m.id.in_(list(first.values()))))}
+            for tid, count, low, high, pk in stats:
+                subject, norm = heads[pk]
+                rows.append({"thread_id": tid, "root_id": roots.get(tid, ""), "subject": subject,
+                             "subject_norm": norm, "size": count, "first_date": low,
+                             "last_date": high})
+        if rows:
+            conn.execute(s.threads.insert(), rows)
+
+    # --- reading raw bytes ----------------------------------------------------------------
+    def raw_bytes(self, sha256: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha256)).scalar()
+        return zlib.decompress(data) if data is not None else None
+
+    def count_messages(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(s.messages)).scalar_one()
+
+
+def _message_row(entry: Entry) -> dict:
+    msg = entry.message
+    return {
+        "message_id": msg.message_id, "msg_hash": message_hash(msg.message_id),
+        "synthetic_id": msg.synthetic_id, "raw_sha256": entry.sha256,
+        "subject": msg.subject, "subject_norm": msg.subject_norm, "is_reply": entry.is_reply,
+        "from_name": msg.from_name, "from_address": msg.from_address,
+        "date": _naive_utc(msg.date), "date_offset": msg.date_offset,
+        "in_reply_to": msg.in_reply_to, "refs": " ".join(msg.thread_refs),
+        "body": msg.body, "own_text": msg.own_text, "quoted_text": msg.quoted_text,
+        "signature": msg.signature, "footer": msg.footer, "content_type": msg.content_type,
+        "charset": msg.charset,
+        "attachments": json.dumps([a.__dict__ for a in msg.attachments], ensure_ascii=False),
+        "degraded": " ".join(msg.degraded), "archive_url": entry.raw.archive_url,
+    }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value else None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers (the web app) run while an ingest commits; NORMAL is durable at commit
+    # boundaries in WAL mode, which is what a batch needs.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,187 @@
+"""JWZ threading over References and In-Reply-To: pure, iterative, loop-safe, lossless."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterable
+
+from .ids import thread_hash
+from .models import Placement, ThreadInput
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class _Box:
+    """A JWZ container: a message, or an empty stand-in for one that is referenced but missing."""
+
+    __slots__ = ("ident", "item", "parent", "children")
+
+    def __init__(self, ident: str):
+        self.ident = ident
+        self.item: ThreadInput | None = None
+        self.parent: _Box | None = None
+        self.children: list[_Box] = []
+
+
+def _is_ancestor(candidate: _Box, node: _Box, bound: int) -> bool:
+    """Return True if candidate is node or one of its ancestors (walked, at most bound steps)."""
+    steps = 0
+    while node is not None and steps <= bound:
+        if node is candidate:
+            return True
+        node = node.parent
+        steps += 1
+    return steps > bound  # a chain past the bound is treated as a loop: refuse the link
+
+
+def _link(parent: _Box, child: _Box, bound: int) -> bool:
+    # A child with no children can only close a loop with itself: the common case is O(1).
+    if parent is child or (child.children and _is_ancestor(child, parent, bound)):
+        return False
+    if child.parent is not None:
+        child.parent.children.remove(child)
+    child.parent = parent
+    parent.children.append(child)
+    return True
+
+
+def thread(items: Iterable[ThreadInput], max_depth: int = 200_000) -> list[Placement]:
+    """Thread messages (JWZ steps 1-5, subject grouping only for messages without references)
+    and return one Placement per container, messages and needed dummies alike."""
+    boxes: dict[str, _Box] = {}
+
+    def box(ident: str) -> _Box:
+        found = boxes.get(ident)
+        if found is None:
+            found = boxes[ident] = _Box(ident)
+        return found
+
+    # Step 1: containers for every message and every id it references.
+    for item in items:
+        own = box(item.message_id)
+        if own.item is not None:
+            continue  # duplicate Message-ID: the store keeps one message per id
+        own.item = item
+        previous = None
+        for ref in item.refs[-max_depth:]:
+            current = box(ref)
+            # 1B: link consecutive references, but never re-parent an existing link.
+            if previous is not None and current.parent is None:
+                _link(previous, current, max_depth)
+            previous = current
+        # 1C: the message's own last reference is authoritative for its parent.
+        # (With no references, a parent presumed from others' References is kept.)
+        if previous is not None and own.parent is not previous:
+            _link(previous, own, max_depth)
+
+    # Step 2: the root set.
+    roots = [b for b in boxes.values() if b.parent is None]
+    # Step 4: prune empty containers (iteratively, children before parents).
+    roots = _prune(roots)
+    # Step 5: group by subject, only moving messages that carry no references.
+    roots = _group_by_subject(roots)
+    return _placements(roots)
+
+
+def _prune(roots: list[_Box]) -> list[_Box]:
+    order: list[_Box] = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(node.children)
+    for node in reversed(order):  # post-order: children are settled before their parent
+        if node.item is not None:
+            continue
+        if not node.children:
+            if node.parent is not None:
+                node.parent.children.remove(node)
+            node.ident = ""  # marked dead
+        elif node.parent is not None or len(node.children) == 1:
+            # Promote the children of an empty container (a root keeps it if it has several).
+            parent = node.parent
+            for child in node.children:
+                child.parent = parent
+                if parent is not None:
+                    parent.children.append(child)
+            if parent is not None:
+                parent.children.remove(node)
+            node.children = []
+            node.ident = ""
+    kept = []
+    for node in order:
+        if node.ident and node.parent is None:
+            kept.append(node)
+    return kept
+
+
+def _key(node: _Box) -> tuple[str, bool]:
+    item = node.item if node.item is not None else (node.children[0].item if node.children else None)
+    if item is None:
+        return "", False
+    return item.subject_norm.lower(), item.is_reply
+
+
+def _movable(node: _Box) -> bool:
+    return node.item is not None and not node.item.refs
+
+
+def _group_by_subject(roots: list[_Box]) -> list[_Box]:
+    table: dict[str, _Box] = {}
+    for node in roots:
+        subject, is_reply = _key(node)
+        held = table.get(subject)
+        # Prefer a stand-in, then a message that is not a reply, as the thread to join.
+        if subject and (held is None or (node.item is None and held.item is not None)
+                        or (held.item is not None and _key(held)[1] and not is_reply)):
+            table[subject] = node
+    added: list[_Box] = []
+    for node in roots:
+        subject, is_reply = _key(node)
+        held = table.get(subject) if subject else None
+        if held is None or held is node:
+            continue
+        if held.item is None and node.item is None:
+            for child in node.children:
+                child.parent = held
+            held.children.extend(node.children)
+            node.children = []
+            node.ident = ""
+        elif _movable(node) and (held.item is None or (is_reply and not _key(held)[1])):
+            node.parent = held
+            held.children.append(node)
+        elif _movable(node) and _movable(held) and held.parent is None:
+            # Two messages with one subject and no references: siblings under a stand-in.
+            stand_in = _Box(f"{held.ident}#subject")
+            for member in (held, node):
+                member.parent = stand_in
+                stand_in.children.append(member)
+            table[subject] = stand_in
+            added.append(stand_in)
+    return [r for r in roots + added if r.parent is None and r.ident]
+
+
+def _sort_key(node: _Box):
+    item = node.item
+    if item is None and node.children:
+        item = min((c.item for c in node.children if c.item), key=_item_key, default=None)
+    return _item_key(item) if item else (_EPOCH, 0, node.ident)
+
+
+def _item_key(item: ThreadInput):
+    return (item.date or _EPOCH, item.order, item.message_id)
+
+
+def _placements(roots: list[_Box]) -> list[Placement]:
+    out: list[Placement] = []
+    for root in sorted(roots, key=_sort_key):
+        tid = thread_hash(root.ident)
+        stack: list[tuple[_Box, int]] = [(root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            out.append(Placement(message_id=node.ident, thread_id=tid, root_id=root.ident,
+                                 parent_id=node.parent.ident if node.parent else None,
+                                 depth=depth, dummy=node.item is None))
+            for child in sorted(node.children, key=_sort_key, reverse=True):
+                stack.append((child, depth + 1))
+    return out

@@ -1,0 +1,1 @@
+"""Flask front end over archiver.query (arrives with the web issue)."""
