@@ -131,3 +131,7 @@ def settings() -> None:
     """List every setting with its environment variable, default and meaning."""
     for setting in config.SETTINGS:
         click.echo(f"{setting.env:<28} {setting.default!s:<20} {setting.help}")
+
+
+if __name__ == "__main__":
+    main()

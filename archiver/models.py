@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -99,6 +100,7 @@ class IngestReport:
     reasons: dict[str, int] = field(default_factory=dict)
     degraded_reasons: dict[str, int] = field(default_factory=dict)
     skipped_files: list[str] = field(default_factory=list)
+    timings: Counter = field(default_factory=Counter)   # seconds per stage
 
     def as_dict(self) -> dict:
         return {
@@ -107,4 +109,5 @@ class IngestReport:
             "rethreaded": self.rethreaded, "rejected_reasons": dict(sorted(self.reasons.items())),
             "degraded_reasons": dict(sorted(self.degraded_reasons.items())),
             "skipped_files": self.skipped_files,
+            "seconds": {k: round(v, 3) for k, v in sorted(self.timings.items())},
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from itertools import islice
+from time import perf_counter
 from typing import Callable, Iterable, Iterator
 
 from . import config
@@ -23,12 +24,15 @@ STAGES: tuple[tuple[str, Callable], ...] = (
 )
 
 
-def prepare(raw: RawMessage, sha: str) -> Entry:
+def prepare(raw: RawMessage, sha: str, timings: Counter | None = None) -> Entry:
     """Run the per-message stages; a stage's narrow error rejects the message, with its reason."""
     value: RawMessage | Message = raw
     for name, stage in STAGES:
+        started = perf_counter()
         try:
             value = stage(value)
+            if timings is not None:
+                timings[name] += perf_counter() - started
         except ArchiverError as exc:
             return Entry(raw=raw, sha256=sha, reason=f"{name}: {exc}")
         except (RecursionError, MemoryError, ValueError, LookupError, UnicodeError,
@@ -54,7 +58,9 @@ def ingest(store: Store, sources: list[str], list_name: str,
     degraded: Counter = Counter()
     new_ids: list[str] = []
     size = int(batch_size or config.get("batch_size"))
-    for batch in _batches(_raws(sources, report.skipped_files), size):
+    timings = report.timings
+    raws = _timed(_raws(sources, report.skipped_files), timings, "read")
+    for batch in _batches(raws, size):
         fresh: list[Entry] = []
         repeats: list[Entry] = []
         known = store.known([hashlib.sha256(r.data).hexdigest() for r in batch])
@@ -70,11 +76,12 @@ def ingest(store: Store, sources: list[str], list_name: str,
                 repeats.append(Entry(raw=raw, sha256=sha))
             else:
                 in_batch.add(sha)
-                entry = prepare(raw, sha)
+                entry = prepare(raw, sha, timings)
                 fresh.append(entry)
                 if entry.message is None:
                     report.rejected += 1
                     reasons[entry.reason[:100]] += 1
+        started = perf_counter()
         if fresh:
             stored, dupes = store.write_batch(list_name, fresh)
             new_ids.extend(stored)
@@ -88,16 +95,32 @@ def ingest(store: Store, sources: list[str], list_name: str,
                     degraded.update(entry.message.degraded)
         if repeats:
             store.add_sources(list_name, repeats)
+        timings["store"] += perf_counter() - started
         if progress:
             progress(len(batch))
     if new_ids:
+        started = perf_counter()
         total = store.count_messages()
         inputs = store.thread_inputs(new_ids, everything=len(new_ids) * 3 > total)
         store.write_threads(thread(inputs, max_depth=int(config.get("max_thread_depth"))))
         report.rethreaded = len(inputs)
+        timings["thread"] += perf_counter() - started
     report.reasons = dict(reasons)
     report.degraded_reasons = dict(degraded)
     return report
+
+
+def _timed(items: Iterator, timings: Counter, name: str) -> Iterator:
+    """Yield from an iterator, adding the time spent inside it to timings[name]."""
+    while True:
+        started = perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            timings[name] += perf_counter() - started
+            return
+        timings[name] += perf_counter() - started
+        yield item
 
 
 def _raws(sources: list[str], skipped: list[str]) -> Iterator[RawMessage]:

@@ -1,0 +1,64 @@
+"""Shared test fixtures: real stores on disk, the realdata folder, a built sample archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archiver import config
+from archiver.pipeline import ingest
+from archiver.query import Archive
+from archiver.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "fixtures" / "sample"
+
+
+def realdata_dir() -> Path:
+    """Return the third-party mail folder (ARCHIVE_REALDATA_DIR, default ../shared/realdata)."""
+    path = Path(config.get("realdata_dir"))
+    return path if path.is_absolute() else (ROOT / path).resolve()
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The realdata folder; tests that need it skip with a reason where it is absent."""
+    path = realdata_dir()
+    if not path.is_dir():
+        pytest.skip(f"third-party mail not found at {path} (set ARCHIVE_REALDATA_DIR)")
+    return path
+
+
+@pytest.fixture
+def make_store(tmp_path):
+    """Return a factory of fresh SQLite stores in the test's temporary directory."""
+    stores: list[Store] = []
+
+    def factory(name: str = "store") -> Store:
+        store = Store(f"sqlite:///{tmp_path / (name + '.sqlite3')}")
+        stores.append(store)
+        return store
+
+    yield factory
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store) -> Store:
+    return make_store()
+
+
+@pytest.fixture(scope="session")
+def sample_archive(tmp_path_factory) -> Archive:
+    """The bundled sample archive (both lists), ingested once per test session."""
+    if not (SAMPLE / "bestbits").is_dir():
+        pytest.fail("fixtures/sample is missing: run python fixtures/generate.py")
+    path = tmp_path_factory.mktemp("sample") / "archive.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    reports = {name: ingest(store, [str(SAMPLE / name)], name) for name in ("bestbits", "governance")}
+    archive = Archive(store)
+    archive.reports = reports
+    yield archive
+    store.close()
