@@ -9,7 +9,8 @@ import codecs
 _WIDEN = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252",
           "us-ascii": "cp1252", "ascii": "cp1252", "iso8859-1": "cp1252", "l1": "cp1252"}
 # Encodings that are 7-bit or wide: strict UTF-8 could "succeed" on them and be wrong.
-_LABEL_FIRST = ("iso-2022", "utf-7", "utf-16", "utf-32", "hz-gb")
+# (Compared with Python's codec names, as canonical() returns them.)
+_LABEL_FIRST = ("iso2022", "utf-7", "utf-16", "utf-32", "hz")
 
 
 def canonical(label: str | None) -> str | None:
@@ -20,7 +21,7 @@ def canonical(label: str | None) -> str | None:
     label = _WIDEN.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the label
         return None
 
 
@@ -31,7 +32,7 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
     if label and label.startswith(_LABEL_FIRST):
         try:
             return data.decode(label), label, None
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):
             pass
     try:
         return data.decode("utf-8"), "utf-8", None
@@ -40,15 +41,27 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
     if label:
         try:
             return data.decode(label), label, None
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):
             pass
-    guess = _detect(data)
+    guess = "cp1252" if _looks_western(data) else _detect(data)
     if guess:
         try:
             return data.decode(guess), guess, "charset-guessed"
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):
             pass
     return data.decode("cp1252", "replace"), "cp1252", "charset-replaced"
+
+
+def _looks_western(data: bytes) -> bool:
+    """Return True for text whose few 8-bit bytes sit among ASCII letters, as in French, Spanish
+    or Portuguese: detectors guess poorly on such short texts, and cp1252 is what they are.
+    Cyrillic and Arabic single-byte texts are mostly 8-bit bytes and fail this test."""
+    high = sum(1 for b in data if b >= 0x80)
+    letters = sum(1 for b in data if 65 <= b <= 90 or 97 <= b <= 122) + high
+    if not high or high > 0.3 * letters:
+        return False
+    # Bytes that cp1252 leaves undefined never occur in Western text.
+    return not any(b in data for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
 
 
 def _detect(data: bytes) -> str | None:

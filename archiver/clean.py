@@ -29,8 +29,12 @@ def normalise_subject(subject: str) -> tuple[str, bool]:
         match = _PREFIX.match(text)
         if not match:
             break
-        if not match.group(0).lstrip().startswith("["):
-            is_reply = True
+        tag = match.group(0).lstrip().startswith("[")
+        if tag and not text[match.end():].strip() and " " in match.group(0).strip():
+            # "[Fwd: subject]" is a whole subject in brackets, not a list tag: unwrap it.
+            text = match.group(0).strip()[1:-1]
+            continue
+        is_reply = is_reply or not tag
         text = text[match.end():]
     return text.strip(), is_reply
 
@@ -48,17 +52,24 @@ _FOOTER_HINT = re.compile(r"mailing list|/listinfo/|/mailman/", re.I)
 _ORIGINAL = re.compile(
     r"^\s*(?:-{2,}\s*(?:Original Message|Message d'origine|Message original|Mensaje original|"
     r"Mensagem original|Ursprüngliche Nachricht|Forwarded message|Message transféré|"
-    r"Mensaje reenviado|Mensagem encaminhada)\s*-{2,}|Begin forwarded message:|"
+    r"Mensaje reenviado|Mensagem encaminhada|Oprindelig meddelelse|Ursprungligt meddelande|"
+    r"Opprinnelig melding|Oorspronkelijk bericht|Messaggio originale|Wiadomość oryginalna)"
+    r"\s*-{2,}|Begin forwarded message:|"
     r"Début du message réexpédié\s*:)\s*$", re.I)
-_OUTLOOK_FROM = re.compile(r"^\s*\*?(?:From|De|Von|Da|Van)\s*:\*?\s+\S", re.I)
-_OUTLOOK_NEXT = re.compile(r"^\s*\*?(?:Sent|Date|Envoyé|Enviado|Enviada|Gesendet|Data|Fecha)\s*:\*?\s", re.I)
+_OUTLOOK_FROM = re.compile(r"^\s*\*?(?:From|De|Von|Da|Van|Fra|Från|Od|Lähettäjä|发件人)\s*[:：]\*?\s*\S", re.I)
+_OUTLOOK_NEXT = re.compile(
+    r"^\s*\*?(?:Sent|Date|Envoyé|Envoyé le|Enviado|Enviada|Enviado el|Gesendet|Data|Fecha|Inviato|"
+    r"Verzonden|Sendt|Skickat|Wysłano|Lähetetty|发送时间|日期|To|À|Para|An|Til|Till|Aan|Do|A)\s*[:：]\*?\s", re.I)
 # Attribution lines: "On ... wrote:", "Le ... a écrit :", "El ... escribió:", "Em ... escreveu:",
 # "Am ... schrieb", and the bracketed-date form "Jane wrote [2012-11-04 12:20]:".
 _ATTRIBUTION = re.compile(
     r"^\s*(?:On\s.{1,200}\swrote\s*:|Le\s.{1,200}\sa\s+écrit\s*:|El\s.{1,200}\sescribió\s*:|"
     r"Em\s.{1,200}\sescreveu\s*:|Am\s.{1,200}\sschrieb.{0,40}:|"
-    r".{1,120}\s(?:wrote|writes|a écrit|escribió|escreveu)\s*(?:\[[^\]]{1,40}\])?\s*:|"
-    r".{1,80}<[^>]+>\s*(?:wrote|a écrit|escribió|escreveu)\s*:)\s*$", re.I)
+    r".{1,160}\s(?:wrote|writes|a écrit|escribió|escreveu|schrieb|schreef|skrev|ha scritto|"
+    r"napisał\(a\)|napisał|napisała|kirjoitti)\s*(?:\[[^\]]{1,40}\])?\s*:|"
+    r".{1,80}<[^>]+>\s*(?:wrote|a écrit|escribió|escreveu|schrieb)\s*:)\s*$", re.I)
+# How an attribution of its own begins; such a line never continues the line above it.
+_ATTRIBUTION_START = re.compile(r"^(?:On|Le|El|Em|Am|Op|Il|Dnia|Den)\s", re.I)
 _DASHES = re.compile(r"^(?:-- ?|--)$")
 _VALEDICTION = re.compile(
     r"^\s*(?:best|best regards|kind regards|warm regards|warmly|regards|cheers|thanks|many thanks|"
@@ -126,24 +137,52 @@ def _label_attributions(lines: list[str], labels: list[str]) -> None:
     for i, line in enumerate(lines):
         if labels[i] == "quoted" or not line.strip() or len(line) > 400:
             continue
-        joined = line if i + 1 >= len(lines) else f"{line} {lines[i + 1].lstrip('> ')}"
-        if _ATTRIBUTION.match(line):
-            labels[i] = "quoted"
-        elif i + 1 < len(lines) and not line.rstrip().endswith(":") and _ATTRIBUTION.match(joined):
-            # Clients wrap long attributions: "On ..., Jane <jane@x\n> wrote:".
-            labels[i] = labels[i + 1] = "quoted"
+        span = _attribution_span(lines, i)
+        if not span:
+            continue
+        labels[i:i + span] = ["quoted"] * span
+        if not any(later.lstrip().startswith(">") for later in lines[i + span:]):
+            # An attribution followed by no '>' lines: the client sent the original unquoted.
+            labels[i:] = ["quoted"] * (len(lines) - i)
+            return
+
+
+def _attribution_span(lines: list[str], i: int) -> int:
+    """Return how many lines (1-3) from i form a reply attribution, or 0."""
+    if _ATTRIBUTION.match(lines[i]):
+        return 1
+    joined = lines[i]
+    for extra in (1, 2):
+        if i + extra >= len(lines) or joined.rstrip().endswith(":"):
+            return 0
+        piece = lines[i + extra].lstrip("> ").strip()
+        # Clients wrap long attributions ("On ..., Jane <jane@x\n> wrote:"), but a line that is
+        # an attribution on its own is not the tail of the words above it.
+        if not piece or len(piece) > 80 or _ATTRIBUTION_START.match(piece):
+            return 0
+        joined = f"{joined} {piece}"
+        if _ATTRIBUTION.match(joined):
+            return extra + 1
+    return 0
 
 
 def _label_originals(lines: list[str], labels: list[str]) -> None:
     for i, line in enumerate(lines):
         if labels[i] == "quoted":
             continue
-        outlook = _OUTLOOK_FROM.match(line) and any(
-            _OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4])
-        if _ORIGINAL.match(line) or outlook:
+        if _ORIGINAL.match(line):
             # Everything from here on is the earlier message, sent along unquoted.
             labels[i:] = ["quoted"] * (len(lines) - i)
             return
+        if _OUTLOOK_FROM.match(line) and any(_OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4]):
+            if any(lines[j].strip() and labels[j] == "own" for j in range(i)):
+                labels[i:] = ["quoted"] * (len(lines) - i)
+                return
+            # A header block at the very top is pasted headers, not a quote: drop just the block.
+            j = i
+            while j < len(lines) and lines[j].strip():
+                labels[j] = "quoted"
+                j += 1
 
 
 def _label_signatures(lines: list[str], labels: list[str]) -> None:

@@ -25,6 +25,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "", "SQLAlchemy URL of the store; empty means <data_dir>/archive.sqlite3."),
     Setting("realdata_dir", "../shared/realdata", "Third-party mail used by conformance tests (read in place)."),
     Setting("batch_size", 500, "Messages parsed and written per store transaction during ingest."),
+    Setting("workers", 0, "Processes that parse and clean during ingest; 0 means one per core (at most 4)."),
     Setting("max_message_bytes", 50 * 1024 * 1024, "Messages larger than this are stored raw but not parsed."),
     Setting("max_mime_parts", 1000, "MIME parts walked per message; the rest are counted, not read."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),

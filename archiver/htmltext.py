@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import warnings
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import PreformattedString
 from bs4 import MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
 _BLOCK = frozenset("""address article aside blockquote dd div dl dt fieldset figcaption figure footer
@@ -39,7 +40,8 @@ def html_to_text(html: str) -> str:
             if node.name in _BLOCK or node.name == "br":
                 flush()
             continue
-        if not isinstance(node, NavigableString) or isinstance(node, Comment):
+        # Comments, doctypes, CDATA and processing instructions are markup, not text.
+        if not isinstance(node, NavigableString) or isinstance(node, PreformattedString):
             continue
         parents = [p.name for p in node.parents]
         if _SKIP.intersection(parents):

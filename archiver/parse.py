@@ -22,6 +22,7 @@ MAX_PARTS = 1000
 MAX_BYTES = 50 * 1024 * 1024
 # Pipermail writes "user at domain (Full Name)".
 _PIPERMAIL_FROM = re.compile(r"^\s*([^\s@()<>]+) at ([^\s@()<>]+)\s*(?:\((.*)\))?\s*$", re.S)
+_AT_IN_BRACKETS = re.compile(r"<\s*([^\s<>@]+) at ([^\s<>@]+)\s*>")
 _STUB = re.compile(
     r"(?:^-{5,} next part -{5,}\n)?^An? (HTML|non-text) attachment was scrubbed\.\.\.\n"
     r"(?:(?:Name|Type|Size|Desc|Description): .*\n)*"
@@ -128,21 +129,31 @@ def _plain(msg: EmailMessage, name: str) -> str | None:
 
 
 def parse_from(value: str) -> tuple[str, str]:
-    """Return (name, address) of a From header, including pipermail's 'user at domain (Name)'."""
+    """Return (name, address) of a From header: RFC 5322 forms, pipermail's
+    'user at domain (Name)' and 'Name <user at domain>', and LISTSERV's 'Name user@domain'."""
+    value = " ".join(value.split())
     match = _PIPERMAIL_FROM.match(value)
     if match:
-        name = (match.group(3) or "").strip()
-        name, _ = decode_header_value(name)
+        name, _ = decode_header_value((match.group(3) or "").strip())
         return name, f"{match.group(1)}@{match.group(2)}".lower()
+    value = _AT_IN_BRACKETS.sub(r"<\1@\2>", value)
     pairs = getaddresses([value])
     name, address = pairs[0] if pairs else ("", "")
-    if not address and "@" not in value and " at " in value:
-        return parse_from(value.replace("<", " ").replace(">", " "))
-    address = address.strip().lower()
-    if "@" not in address:
-        # An address without a domain is a name in the wrong place more often than an address.
-        name, address = name or address, ""
-    return name.strip().strip('"').strip(), address
+    address = address.strip()
+    if "@" not in address or " " in address or address.lower() not in value.lower():
+        # getaddresses glues bare words together; the last token with an @ is the address.
+        tokens = value.replace('"', " ").split()
+        marked = [i for i, token in enumerate(tokens) if "@" in token]
+        if marked:
+            address = tokens[marked[-1]].strip("<>()[],;")
+            name = " ".join(tokens[:marked[-1]]).strip("<>()[],; ")
+            if name.lower() == address.lower():
+                name = ""   # "x@y x@y": the address twice, no name
+        else:
+            # An address without a domain is a name in the wrong place more often than an address.
+            name, address = name or address, ""
+    name, _ = decode_header_value(name.strip().strip('"').strip())
+    return name, address.lower()
 
 
 def parse_date(value: str | None, envelope: str | None, degraded: list[str]) -> tuple[datetime | None, int | None]:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from collections import Counter
 from itertools import islice
 from time import perf_counter
@@ -50,64 +54,133 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def _prepare_many(items: list[tuple[RawMessage, str]]) -> tuple[list[tuple], Counter]:
+    """Run the stages over a slice of a batch (in a worker process, or here)."""
+    timings: Counter = Counter()
+    out = []
+    for raw, sha in items:
+        entry = prepare(raw, sha, timings)
+        out.append((entry.message, entry.is_reply, entry.reason))
+    return out, timings
+
+
+class _Done:
+    """A finished result with the interface of a Future, for in-process preparation."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _workers() -> int:
+    wanted = int(config.get("workers"))
+    return wanted if wanted > 0 else min(4, os.cpu_count() or 1)
+
+
 def ingest(store: Store, sources: list[str], list_name: str,
-           progress: Callable[[int], None] | None = None, batch_size: int | None = None) -> IngestReport:
+           progress: Callable[[int], None] | None = None, batch_size: int | None = None,
+           workers: int | None = None) -> IngestReport:
     """Ingest every message of the sources into a list, re-thread what changed, and report."""
     report = IngestReport()
-    reasons: Counter = Counter()
-    degraded: Counter = Counter()
-    new_ids: list[str] = []
     size = int(batch_size or config.get("batch_size"))
-    timings = report.timings
-    raws = _timed(_raws(sources, report.skipped_files), timings, "read")
-    for batch in _batches(raws, size):
-        fresh: list[Entry] = []
-        repeats: list[Entry] = []
-        known = store.known([hashlib.sha256(r.data).hexdigest() for r in batch])
-        in_batch: set[str] = set()
-        for raw in batch:
-            report.seen += 1
-            sha = hashlib.sha256(raw.data).hexdigest()
-            places = known.get(sha)
-            if places and (list_name, raw.location) in places:
-                report.unchanged += 1
-            elif places or sha in in_batch:
-                report.duplicates += 1
-                repeats.append(Entry(raw=raw, sha256=sha))
-            else:
-                in_batch.add(sha)
-                entry = prepare(raw, sha, timings)
-                fresh.append(entry)
-                if entry.message is None:
-                    report.rejected += 1
-                    reasons[entry.reason[:100]] += 1
-        started = perf_counter()
-        if fresh:
-            stored, dupes = store.write_batch(list_name, fresh)
-            new_ids.extend(stored)
-            report.duplicates += dupes
-            report.stored += len(stored)
-            stored_set = set(stored)
-            for entry in fresh:
-                if entry.message is not None and entry.message.message_id in stored_set \
-                        and entry.message.degraded:
-                    report.degraded += 1
-                    degraded.update(entry.message.degraded)
-        if repeats:
-            store.add_sources(list_name, repeats)
-        timings["store"] += perf_counter() - started
-        if progress:
-            progress(len(batch))
+    count = workers if workers is not None else _workers()
+    raws = _timed(_raws(sources, report.skipped_files), report.timings, "read")
+    new_ids: list[str] = []
+    pool = None
+    pending = None
+    try:
+        for number, batch in enumerate(_batches(raws, size)):
+            fresh, repeats = _classify(store, batch, list_name, report)
+            if number == 1 and count > 1:
+                # Only an archive of more than one batch is worth starting worker processes.
+                pool = ProcessPoolExecutor(count, mp_context=_context())
+            futures = _submit(pool, count, fresh)
+            if pending is not None:
+                new_ids.extend(_write(store, list_name, report, *pending))
+            pending = (fresh, futures, repeats, len(batch), progress)
+        if pending is not None:
+            new_ids.extend(_write(store, list_name, report, *pending))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if new_ids:
         started = perf_counter()
         total = store.count_messages()
         inputs = store.thread_inputs(new_ids, everything=len(new_ids) * 3 > total)
         store.write_threads(thread(inputs, max_depth=int(config.get("max_thread_depth"))))
         report.rethreaded = len(inputs)
-        timings["thread"] += perf_counter() - started
-    report.reasons = dict(reasons)
-    report.degraded_reasons = dict(degraded)
+        report.timings["thread"] += perf_counter() - started
     return report
+
+
+def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport):
+    """Split a batch into new raw messages and ones seen before (unchanged or duplicates)."""
+    started = perf_counter()
+    shas = [hashlib.sha256(raw.data).hexdigest() for raw in batch]
+    known = store.known(shas)
+    fresh: list[tuple[RawMessage, str]] = []
+    repeats: list[Entry] = []
+    in_batch: set[str] = set()
+    for raw, sha in zip(batch, shas):
+        report.seen += 1
+        places = known.get(sha)
+        if places and (list_name, raw.location) in places:
+            report.unchanged += 1
+        elif places or sha in in_batch:
+            report.duplicates += 1
+            repeats.append(Entry(raw=raw, sha256=sha))
+        else:
+            in_batch.add(sha)
+            fresh.append((raw, sha))
+    report.timings["hash"] += perf_counter() - started
+    return fresh, repeats
+
+
+def _submit(pool, count: int, fresh: list[tuple[RawMessage, str]]) -> list:
+    if pool is None or len(fresh) < 2 * count:
+        return [_Done(_prepare_many(fresh))]
+    step = -(-len(fresh) // count)
+    return [pool.submit(_prepare_many, fresh[i:i + step]) for i in range(0, len(fresh), step)]
+
+
+def _write(store: Store, list_name: str, report: IngestReport, fresh, futures, repeats,
+           batch_len: int, progress) -> list[str]:
+    """Collect a batch's prepared messages, store them, and count the outcome."""
+    results = []
+    for future in futures:
+        part, timings = future.result()
+        results.extend(part)
+        report.timings.update(timings)
+    entries = [Entry(raw=raw, sha256=sha, message=message, is_reply=is_reply, reason=reason)
+               for (raw, sha), (message, is_reply, reason) in zip(fresh, results)]
+    started = perf_counter()
+    stored: list[str] = []
+    if entries:
+        stored, duplicates = store.write_batch(list_name, entries)
+        report.duplicates += duplicates
+        report.stored += len(stored)
+    if repeats:
+        store.add_sources(list_name, repeats)
+    report.timings["store"] += perf_counter() - started
+    stored_set = set(stored)
+    for entry in entries:
+        if entry.message is None:
+            report.rejected += 1
+            report.reasons[entry.reason[:100]] = report.reasons.get(entry.reason[:100], 0) + 1
+        elif entry.message.degraded and entry.message.message_id in stored_set:
+            report.degraded += 1
+            for reason in entry.message.degraded:
+                report.degraded_reasons[reason] = report.degraded_reasons.get(reason, 0) + 1
+    if progress:
+        progress(batch_len)
+    return stored
+
+
+def _context():
+    # fork starts workers in milliseconds and shares the loaded modules; elsewhere use the default.
+    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
 
 
 def _timed(items: Iterator, timings: Counter, name: str) -> Iterator:

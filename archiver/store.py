@@ -165,7 +165,7 @@ class Store:
         found: dict[str, int] = {}
         for part in _chunks(list(dict.fromkeys(message_ids))):
             found.update(conn.execute(select(s.messages.c.message_id, s.messages.c.id)
-                                      .where(s.messages.c.message_id.in_(part))).tuples().all())
+                                      .where(s.messages.c.message_id.in_(part))).all())
         return found
 
     # --- threading ------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class Store:
                                  .group_by(m.thread_id)).all()
             first = {tid: pk for tid, _, _, _, pk in stats}
             roots = dict(conn.execute(select(m.thread_id, m.message_id)
-                                      .where(m.thread_id.in_(part)).where(m.depth == 0)).tuples().all())
+                                      .where(m.thread_id.in_(part)).where(m.depth == 0)).all())
             heads = {pk: (subj, norm) for pk, subj, norm in conn.execute(
                 select(m.id, m.subject, m.subject_norm).where(m.id.in_(list(first.values()))))}
             for tid, count, low, high, pk in stats:

@@ -27,18 +27,21 @@ def read_source(spec: str, skipped: list[str]) -> Iterator[RawMessage]:
     stack = [path]
     while stack:
         folder = stack.pop()
-        if mbox.is_maildir(folder):
+        maildir = mbox.is_maildir(folder)
+        if maildir:
+            # A maildir's cur/ and new/ are read as such; files and folders beside them
+            # (notmuch keeps both in one tree) are walked like any other.
             yield from mbox.read_maildir(folder)
-            continue
-        if pipermail.is_mirror(folder):
+        elif pipermail.is_mirror(folder):
             yield from pipermail.read_mirror(folder)
             # Month folders and attachments of a mirror are pages, not mail.
             continue
-        entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
-        for entry in entries:
-            if entry.name.startswith("."):
+        folders = []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name.startswith(".") or (maildir and entry.name in ("cur", "new", "tmp")):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
+                folders.append(Path(entry.path))
             elif entry.is_file(follow_symlinks=False):
                 yield from mbox.read_file(Path(entry.path), skipped)
+        stack.extend(reversed(folders))  # popped in name order

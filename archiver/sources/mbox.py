@@ -30,12 +30,10 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 
 def open_bytes(path: Path) -> BinaryIO:
     """Open a file for reading, transparently un-gzipping it when its first bytes say gzip."""
-    handle = open(path, "rb")
-    if handle.read(2) == GZIP_MAGIC:
-        handle.seek(0)
-        return gzip.GzipFile(fileobj=handle, mode="rb")
-    handle.seek(0)
-    return handle
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    # gzip.open owns its file, so closing the stream closes both.
+    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
 
 
 def sniff(head: bytes) -> str | None:
@@ -93,10 +91,13 @@ def _mbox_message(lines: list[bytes], envelope: str | None, location: str, kind:
 
 def read_file(path: Path, skipped: list[str]) -> Iterator[RawMessage]:
     """Yield the messages of one file, recognised by its content, not its name."""
+    stream = None
     try:
         stream = open_bytes(path)
         head = stream.read(4096)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        if stream is not None:
+            stream.close()
         skipped.append(f"{path}: unreadable ({exc})")
         return
     kind = sniff(head)
