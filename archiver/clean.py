@@ -70,6 +70,8 @@ _ATTRIBUTION = re.compile(
     r".{1,80}<[^>]+>\s*(?:wrote|a écrit|escribió|escreveu|schrieb)\s*:)\s*$", re.I)
 # How an attribution of its own begins; such a line never continues the line above it.
 _ATTRIBUTION_START = re.compile(r"^(?:On|Le|El|Em|Am|Op|Il|Dnia|Den)\s", re.I)
+_SENTENCE = re.compile(r"^\s*(?:\S+\s+){3,}\S*[.?!]\s*$")
+_SPECIFIC = re.compile(r"\d|@|<| at ")
 _DASHES = re.compile(r"^(?:-- ?|--)$")
 _VALEDICTION = re.compile(
     r"^\s*(?:best|best regards|kind regards|warm regards|warmly|regards|cheers|thanks|many thanks|"
@@ -140,11 +142,21 @@ def _label_attributions(lines: list[str], labels: list[str]) -> None:
         span = _attribution_span(lines, i)
         if not span:
             continue
+        strong = _strong_attribution(" ".join(lines[i:i + span]))
+        following = next((later for later in lines[i + span:] if later.strip()), "")
+        if not strong and not following.lstrip().startswith(">"):
+            continue  # "Here is what I wrote:" followed by the writer's own words
         labels[i:i + span] = ["quoted"] * span
-        if not any(later.lstrip().startswith(">") for later in lines[i + span:]):
+        if strong and not any(later.lstrip().startswith(">") for later in lines[i + span:]):
             # An attribution followed by no '>' lines: the client sent the original unquoted.
             labels[i:] = ["quoted"] * (len(lines) - i)
             return
+
+
+def _strong_attribution(text: str) -> bool:
+    """Return True for an attribution that says who and when ("On ...", an address, a date);
+    a bare "Jane wrote:" counts only when a '>' quote follows it."""
+    return bool(_ATTRIBUTION_START.match(text.strip()) or _SPECIFIC.search(text))
 
 
 def _attribution_span(lines: list[str], i: int) -> int:
@@ -204,7 +216,9 @@ def _label_signatures(lines: list[str], labels: list[str]) -> None:
         i = filled[pos]
         if _VALEDICTION.match(lines[i]):
             rest = filled[pos + 1:]
-            if len(rest) <= 6 and all(len(lines[j].strip()) <= 80 for j in rest):
+            # Names, roles, organisations and phone numbers are short and are not sentences.
+            if len(rest) <= 6 and all(len(lines[j].strip()) <= 80 and not _SENTENCE.match(lines[j])
+                                      for j in rest):
                 for j in range(i, end):
                     if labels[j] == "own":
                         labels[j] = "signature"

@@ -1,0 +1,167 @@
+"""The store: raw bytes kept byte for byte, messages by Message-ID, lists, sources, rejects, threads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from archiver import schema as s
+from archiver.errors import StoreError
+from archiver.ids import message_hash, thread_hash
+from archiver.models import RawMessage
+from archiver.pipeline import prepare
+from archiver.query import Archive
+from archiver.store import Entry, Store
+from archiver.thread import thread
+
+
+def entry(data: bytes, location: str = "test#0", kind: str = "mbox", envelope: str | None = None,
+          archive_url: str | None = None) -> Entry:
+    raw = RawMessage(data=data, kind=kind, location=location, envelope=envelope, archive_url=archive_url)
+    return prepare(raw, hashlib.sha256(data).hexdigest())
+
+
+def eml(mid: str, subject: str = "Topic", refs: tuple[str, ...] = (), body: str = "Body.\n") -> bytes:
+    head = (f"From: Jane Doe <jane.doe@civil.example>\nMessage-ID: <{mid}>\n"
+            f"Date: Tue, 02 Oct 2012 10:00:00 +0200\nSubject: {subject}\n")
+    if refs:
+        head += f"References: {' '.join(f'<{r}>' for r in refs)}\nIn-Reply-To: <{refs[-1]}>\n"
+    return (head + "\n" + body).encode()
+
+
+def rows(store: Store, table, *columns):
+    with store.engine.connect() as conn:
+        return conn.execute(select(*(columns or (table,))).order_by(*columns[:1])).all()
+
+
+def count(store: Store, table) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_store_file_is_created_with_the_schema(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    try:
+        assert (tmp_path / "new.sqlite3").is_file()
+        assert count(store, s.messages) == 0
+        assert store.count_messages() == 0
+    finally:
+        store.close()
+
+
+def test_bad_url_is_a_store_error():
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store("nosuchdialect://nowhere")
+
+
+def test_raw_bytes_come_back_identical(store):
+    tricky = (b"\xef\xbb\xbfFrom: Jos\xc3\xa9 <jose@redes.example>\r\nMessage-ID: <raw.1@redes.example>\r\n"
+              b"Subject: caf\xe9\r\n\r\nline with trailing spaces   \r\n\x00\x93\x94\r\n\r\n\r\n")
+    item = entry(tricky)
+    new_ids, duplicates = store.write_batch("bestbits", [item])
+    assert (new_ids, duplicates) == (["raw.1@redes.example"], 0)
+    assert store.raw_bytes(hashlib.sha256(tricky).hexdigest()) == tricky
+    assert Archive(store).raw("raw.1@redes.example") == tricky
+    assert store.raw_bytes("0" * 64) is None
+    assert Archive(store).raw("unknown@civil.example") is None
+
+
+def test_message_row_fields(store):
+    item = entry(eml("row.1@civil.example", subject="Re: [bestbits] Topic", refs=("root@civil.example",),
+                     body="Yes.\n\n-- \nJane\n"), archive_url="http://lists.bestbits.example/a.html")
+    store.write_batch("bestbits", [item])
+    (row,) = rows(store, s.messages)
+    assert row.message_id == "row.1@civil.example"
+    assert row.msg_hash == message_hash("row.1@civil.example")
+    assert (row.subject, row.subject_norm, row.is_reply) == ("Re: [bestbits] Topic", "Topic", True)
+    assert row.date == datetime(2012, 10, 2, 8, 0) and row.date_offset == 120
+    assert (row.refs, row.in_reply_to) == ("root@civil.example", "root@civil.example")
+    assert (row.own_text, row.signature) == ("Yes.", "--\nJane")
+    assert row.archive_url == "http://lists.bestbits.example/a.html"
+    assert json.loads(row.attachments) == [] and row.degraded == ""
+    assert [r.ref_id for r in rows(store, s.refs)] == ["root@civil.example"]
+
+
+def test_known_reports_list_and_location(store):
+    item = entry(eml("known.1@civil.example"), location="a.mbox#0")
+    store.write_batch("bestbits", [item])
+    assert store.known([item.sha256, "f" * 64]) == {item.sha256: {("bestbits", "a.mbox#0")}}
+
+
+def test_same_id_different_bytes_in_one_batch(store):
+    first, second = entry(eml("dup.1@civil.example")), entry(eml("dup.1@civil.example", body="Other.\n"), "b#0")
+    new_ids, duplicates = store.write_batch("bestbits", [first, second])
+    assert (new_ids, duplicates) == (["dup.1@civil.example"], 1)
+    assert count(store, s.messages) == 1
+    assert count(store, s.raws) == 2
+    assert {(r.raw_sha256, r.message_id) for r in rows(store, s.sources)} == {
+        (first.sha256, "dup.1@civil.example"), (second.sha256, "dup.1@civil.example")}
+    (row,) = rows(store, s.messages)
+    assert row.raw_sha256 == first.sha256        # the first version seen is the message
+
+
+def test_rejected_entry_keeps_reason_and_bytes(store):
+    junk = b"no headers, only words\n"
+    item = entry(junk, location="c.mbox#99")
+    assert item.message is None and item.reason == "parse: no headers"
+    assert store.write_batch("bestbits", [item]) == ([], 0)
+    assert Archive(store).rejected() == [{"raw_sha256": item.sha256, "reason": "parse: no headers",
+                                          "list": "bestbits", "location": "c.mbox#99"}]
+    assert store.raw_bytes(item.sha256) == junk
+    (source,) = rows(store, s.sources)
+    assert source.message_id is None
+
+
+def test_add_sources_links_a_second_list(store):
+    item = entry(eml("x.1@civil.example"), location="a.mbox#0")
+    store.write_batch("bestbits", [item])
+    again = Entry(raw=RawMessage(data=item.raw.data, kind="mbox", location="g.mbox#0"), sha256=item.sha256)
+    store.add_sources("governance", [again])
+    assert Archive(store).lists() == [{"name": "bestbits", "messages": 1}, {"name": "governance", "messages": 1}]
+    assert sorted((r.list, r.location, r.message_id) for r in rows(store, s.sources)) == [
+        ("bestbits", "a.mbox#0", "x.1@civil.example"), ("governance", "g.mbox#0", "x.1@civil.example")]
+    store.add_sources("governance", [again])      # the same place twice is one source
+    assert count(store, s.sources) == 2
+
+
+def test_write_threads_stores_placements_dummies_and_summaries(store):
+    items = [entry(eml("t.b@civil.example", "Re: Topic", ("t.gone@civil.example",)), "a#1"),
+             entry(eml("t.c@civil.example", "Re: Topic", ("t.gone@civil.example",)), "a#2")]
+    new_ids, _ = store.write_batch("bestbits", items)
+    store.write_threads(thread(store.thread_inputs(new_ids)))
+    tid = thread_hash("t.gone@civil.example")
+    assert [(r.message_id, r.thread_id, r.parent_id, r.depth) for r in rows(store, s.dummies)] == [
+        ("t.gone@civil.example", tid, None, 0)]
+    assert {(r.message_id, r.thread_id, r.parent_id, r.depth)
+            for r in rows(store, s.messages, s.messages.c.message_id, s.messages.c.thread_id,
+                          s.messages.c.parent_id, s.messages.c.depth)} == {
+        ("t.b@civil.example", tid, "t.gone@civil.example", 1),
+        ("t.c@civil.example", tid, "t.gone@civil.example", 1)}
+    (summary,) = rows(store, s.threads)
+    assert (summary.thread_id, summary.size, summary.subject_norm) == (tid, 2, "Topic")
+
+
+def test_thread_inputs_follow_references_both_ways(store):
+    batch = [entry(eml("r.root@civil.example"), "a#0"),
+             entry(eml("r.child@civil.example", "Re: Topic", ("r.root@civil.example",)), "a#1"),
+             entry(eml("r.other@civil.example", "Unrelated"), "a#2")]
+    ids, _ = store.write_batch("bestbits", batch)
+    store.write_threads(thread(store.thread_inputs(ids, everything=True)))
+    grandchild = entry(eml("r.grand@civil.example", "Re: Topic", ("r.root@civil.example", "r.child@civil.example")))
+    new_ids, _ = store.write_batch("bestbits", [grandchild])
+    touched = {i.message_id for i in store.thread_inputs(new_ids)}
+    assert touched == {"r.root@civil.example", "r.child@civil.example", "r.grand@civil.example"}
+
+
+def test_store_emits_no_deprecation_warnings(store):
+    # SQLAlchemy 2.1 deprecated Result.tuples(); setup.cfg allows any 2.x.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new_ids, _ = store.write_batch("bestbits", [entry(eml("w.1@civil.example"))])
+        store.write_threads(thread(store.thread_inputs(new_ids)))
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
