@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import unicodedata
 
 # Mail labelled latin-1 or ASCII is very often cp1252 in fact (curly quotes, the euro sign);
 # cp1252 decodes every latin-1 text the same way except C1 controls, which mail never means.
@@ -43,7 +44,7 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
             return data.decode(label), label, None
         except (UnicodeError, LookupError):
             pass
-    guess = "cp1252" if _looks_western(data) else _detect(data)
+    guess = "cp1252" if _looks_western(data) else _single_byte(data) or _detect(data)
     if guess:
         try:
             return data.decode(guess), guess, "charset-guessed"
@@ -62,6 +63,48 @@ def _looks_western(data: bytes) -> bool:
         return False
     # Bytes that cp1252 leaves undefined never occur in Western text.
     return not any(b in data for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D))
+
+
+# Single-byte code pages of the dialogue's non-Latin mail (Russian and Arabic) and their
+# neighbours. Detectors score short texts in these at zero coherence and often pick a CJK
+# multi-byte page instead, so a simple test of script and letter case decides between them.
+_SINGLE_BYTE = ("koi8_r", "cp1251", "cp1256", "iso8859_5", "iso8859_6", "cp1253", "cp1255")
+
+
+def _single_byte(data: bytes) -> str | None:
+    """Return the single-byte page under which the 8-bit text reads as one script in natural case."""
+    best, best_score = None, 1.3
+    for codec in _SINGLE_BYTE:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        score = _plausibility(text)
+        if score > best_score:
+            best, best_score = codecs.lookup(codec).name, score
+    return best
+
+
+def _plausibility(text: str) -> float:
+    """Score 0-1.5: the share of 8-bit letters in the dominant script, plus half the share of
+    cased letters that are lower case (prose is mostly lower case; a wrong Cyrillic page inverts it)."""
+    scripts: dict[str, int] = {}
+    lower = cased = total = 0
+    for ch in text:
+        if ord(ch) < 0x80:
+            continue
+        total += 1
+        if not ch.isalpha():
+            continue
+        script = unicodedata.name(ch, "?").split(" ")[0]
+        scripts[script] = scripts.get(script, 0) + 1
+        if ch.lower() != ch.upper():
+            cased += 1
+            lower += ch.islower()
+    if not total or not scripts:
+        return 0.0
+    share = max(scripts.values()) / total
+    return share + 0.5 * (lower / cased if cased else 1.0)
 
 
 def _detect(data: bytes) -> str | None:

@@ -23,7 +23,7 @@ def normalise_message_id(value: str | None) -> str | None:
         ident = match.group(1).strip()
     else:
         bare = _BARE.search(text)
-        ident = bare.group(0) if bare else text.split()[0] if text.split() else ""
+        ident = bare.group(0) if bare else text.split()[0].strip("<>") if text.split() else ""
     # Folding whitespace inside an id is transport damage, never part of the id (RFC 5322 3.6.4).
     ident = "".join(ident.split())
     return ident or None

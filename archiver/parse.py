@@ -87,7 +87,7 @@ def decode_header_value(value: str | None) -> tuple[str, bool]:
         return "", False
     value = str(value)
     bad = False
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if _has_escapes(value):
         # compat32 keeps raw 8-bit header bytes as surrogates: decode them like a body.
         text, _, reason = charsets.decode(value.encode("ascii", "surrogateescape"))
         value, bad = text, reason is not None
@@ -108,9 +108,18 @@ def decode_header_value(value: str | None) -> tuple[str, bool]:
     return " ".join("".join(out).split()), bad
 
 
+def _raw_value(msg: EmailMessage, name: str) -> str | None:
+    """Return a header's value as stored, 8-bit bytes kept as surrogate escapes: compat32's get()
+    would wrap such a value in a Header whose text has already lost those bytes."""
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
 def _header(msg: EmailMessage, name: str, degraded: list[str]) -> str | None:
     try:
-        raw = msg.get(name)
+        raw = _raw_value(msg, name)
     except (ValueError, LookupError, TypeError):
         degraded.append(f"bad-header-{name}")
         return None
@@ -123,9 +132,15 @@ def _header(msg: EmailMessage, name: str, degraded: list[str]) -> str | None:
 
 
 def _plain(msg: EmailMessage, name: str) -> str | None:
-    """Return a header as str: compat32 hands back Header objects for 8-bit values."""
-    value = msg.get(name)
-    return None if value is None else str(value)
+    """Return a header as str (no RFC 2047 decoding), 8-bit bytes decoded like a body."""
+    value = _raw_value(msg, name)
+    if value is not None and _has_escapes(value):
+        value = charsets.decode(value.encode("ascii", "surrogateescape"))[0]
+    return value
+
+
+def _has_escapes(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
 def parse_from(value: str) -> tuple[str, str]:
@@ -195,9 +210,11 @@ def _parse_rfc(value: str | None) -> tuple[datetime, int] | None:
 
 
 def walk_body(msg: EmailMessage, max_parts: int, degraded: list[str]):
-    """Walk the MIME tree with an explicit stack; return (body, content type, charset, attachments)."""
-    plain: list[tuple[str, str]] = []
-    html: list[tuple[str, str]] = []
+    """Walk the MIME tree with an explicit stack; return (body, content type, charset, attachments).
+
+    Inline text parts are kept in order (an HTML post plus Mailman's text/plain footer part keeps
+    both); of a multipart/alternative only the best version is read: plain text if it has any."""
+    texts: list[tuple[str, str, str | None]] = []   # (content type, text, charset)
     attachments: list[Attachment] = []
     stack: list[EmailMessage] = [msg]
     seen = 0
@@ -207,29 +224,50 @@ def walk_body(msg: EmailMessage, max_parts: int, degraded: list[str]):
         if seen > max_parts:
             degraded.append("mime-parts-truncated")
             break
-        payload = part.get_payload()
-        if part.is_multipart() and isinstance(payload, list):
-            stack.extend(reversed(payload))
-            continue
         ctype = _content_type(part)
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                if ctype == "multipart/alternative" and children:
+                    children = [_best_alternative(children)]
+                stack.extend(reversed(children))
+                continue
         filename = _filename(part)
         disposition = (_plain(part, "content-disposition") or "").split(";")[0].strip().lower()
-        if ctype.startswith("message/") and isinstance(payload, list):
-            stack.extend(reversed(payload))
-            continue
         data = _payload_bytes(part)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
-            text, charset, reason = charsets.decode(data, part.get_content_charset())
+            text, charset, reason = charsets.decode(data, _charset(part))
             if reason:
                 degraded.append(reason)
-            (plain if ctype == "text/plain" else html).append((text, charset))
+            texts.append((ctype, html_to_text(text) if ctype == "text/html" else text, charset))
         else:
             attachments.append(Attachment(filename=filename, content_type=ctype, size=len(data)))
-    if plain:
-        return "\n\n".join(t for t, _ in plain), "text/plain", plain[0][1], attachments
-    if html:
-        return html_to_text("\n".join(t for t, _ in html)), "text/html", html[0][1], attachments
-    return "", "text/plain", None, attachments
+    if not texts:
+        return "", "text/plain", None, attachments
+    body = "\n\n".join(text for _, text, _ in texts if text.strip())
+    return body, texts[0][0], texts[0][2], attachments
+
+
+def _best_alternative(children: list[EmailMessage]) -> EmailMessage:
+    """Pick the version of a multipart/alternative to read: text/plain with text, else HTML,
+    else the first structured one (such as multipart/related holding the HTML)."""
+    by_type: dict[str, EmailMessage] = {}
+    for child in children:
+        by_type.setdefault(_content_type(child), child)
+    plain = by_type.get("text/plain")
+    if plain is not None and _payload_bytes(plain).strip():
+        return plain
+    for kind in ("text/html", "multipart/related", "multipart/mixed"):
+        if kind in by_type:
+            return by_type[kind]
+    return children[0]
+
+
+def _charset(part: EmailMessage) -> str | None:
+    try:
+        return part.get_content_charset()
+    except (ValueError, LookupError, TypeError):
+        return None
 
 
 def _content_type(part: EmailMessage) -> str:
@@ -254,7 +292,9 @@ def _payload_bytes(part: EmailMessage) -> bytes:
         data = None
     if isinstance(data, bytes):
         return data
-    raw = part.get_payload()
+    # get_payload() without decoding applies the declared charset and can raise on a bad one;
+    # the stored payload is the message's own text with 8-bit bytes escaped.
+    raw = part._payload  # noqa: SLF001 - the one way to the bytes when the charset is broken
     return raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else b""
 
 

@@ -17,13 +17,19 @@ from .clean import clean_message, normalise_subject
 from .errors import ArchiverError
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
-from .sources import read_source
+from .sources import check_sources, read_source
 from .store import Entry, Store
 from .thread import thread
 
+def parse_stage(raw: RawMessage) -> Message:
+    """Parse with the configured bounds on MIME parts and message size."""
+    return parse_message(raw, max_parts=int(config.get("max_mime_parts")),
+                         max_bytes=int(config.get("max_message_bytes")))
+
+
 # The stages a raw message goes through before it is stored, in order.
 STAGES: tuple[tuple[str, Callable], ...] = (
-    ("parse", parse_message),
+    ("parse", parse_stage),
     ("clean", clean_message),
 )
 
@@ -84,6 +90,7 @@ def ingest(store: Store, sources: list[str], list_name: str,
            workers: int | None = None) -> IngestReport:
     """Ingest every message of the sources into a list, re-thread what changed, and report."""
     report = IngestReport()
+    check_sources(sources)
     size = int(batch_size or config.get("batch_size"))
     count = workers if workers is not None else _workers()
     raws = _timed(_raws(sources, report.skipped_files), report.timings, "read")
@@ -105,6 +112,8 @@ def ingest(store: Store, sources: list[str], list_name: str,
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    # Messages an interrupted earlier ingest stored but never threaded are threaded now too.
+    new_ids.extend(store.unthreaded(exclude=set(new_ids)))
     if new_ids:
         started = perf_counter()
         total = store.count_messages()

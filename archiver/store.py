@@ -169,6 +169,13 @@ class Store:
         return found
 
     # --- threading ------------------------------------------------------------------------
+    def unthreaded(self, exclude: set[str]) -> list[str]:
+        """Return ids of stored messages that have no thread yet (an ingest was interrupted)."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            found = conn.execute(select(m.message_id).where(m.thread_id.is_(None))).scalars()
+            return [mid for mid in found if mid not in exclude]
+
     def thread_inputs(self, new_ids: list[str], everything: bool = False,
                       max_rounds: int = 50) -> list[ThreadInput]:
         """Return the threading inputs of every message whose thread the new ones may touch."""

@@ -48,8 +48,6 @@ def test_links_keep_their_urls():
                                   "http://old.bestbits.example/ or write.")
 
 
-@pytest.mark.xfail(strict=True, reason="the URL is added only when a text node's direct parent is <a>: "
-                   "link text inside <span>/<b> (Outlook, Gmail) loses its URL or gets it mid-text")
 @pytest.mark.parametrize("html", [
     '<p>See <a href="https://docs.bestbits.example/d"><span style="color:blue">the doc</span></a> now</p>',
     '<p>See <a href="https://docs.bestbits.example/d">the <b>doc</b></a> now</p>',
@@ -66,14 +64,10 @@ def test_pre_keeps_its_line_breaks():
     assert html_to_text("<pre>line1\nline2\nline3</pre>") == "line1\nline2\nline3"
 
 
-@pytest.mark.xfail(strict=True, reason="flush() collapses spaces and strips every line, <pre> included, "
-                   "so code and aligned text lose their indentation")
 def test_pre_keeps_its_indentation():
     assert html_to_text("<pre>def f():\n    return 1</pre>") == "def f():\n    return 1"
 
 
-@pytest.mark.xfail(strict=True, reason="<td>/<th> are neither blocks nor separated, so table cells run "
-                   "together ('Name' + 'Org' -> 'NameOrg')")
 def test_table_cells_are_separated():
     text = html_to_text("<table><tr><th>Name</th><th>Org</th></tr><tr><td>Jane</td><td>Civil</td></tr></table>")
     assert re.fullmatch(r"Name\s+Org\nJane\s+Civil", text)

@@ -98,8 +98,6 @@ def test_raw_8bit_headers_never_raise_and_keep_the_address(name):
     assert message.date == utc(2012, 10, 3, 21, 30)
 
 
-@pytest.mark.xfail(strict=True, reason="compat32 hands back raw 8-bit header values as email.header."
-                   "Header objects whose str() holds U+FFFD; decode_header_value never sees the bytes")
 @pytest.mark.parametrize("name, subject", [
     ("header-8bit-utf8.eml", "Réunion à Genève — ordre du jour"),
     ("header-8bit-latin1.eml", "Réunion à Genève"),
@@ -172,8 +170,6 @@ def test_missing_message_id_gets_a_stable_synthetic_id():
     assert other.message_id != first.message_id
 
 
-@pytest.mark.xfail(strict=True, reason="normalise_message_id('<>') returns '<>', so every message with "
-                   "an empty Message-ID shares the id '<>' and all but the first become duplicates")
 def test_empty_message_id_is_treated_as_missing():
     message = parse_message(fixture("empty-message-id.eml"))
     assert message.synthetic_id is True
@@ -239,8 +235,6 @@ def test_unlabelled_windows_1256_is_detected():
     assert "charset-guessed" in message.degraded
 
 
-@pytest.mark.xfail(strict=True, reason="charset-normalizer guesses shift_jis_2004 for a one-line KOI8-R "
-                   "body and the chain takes the guess (halfwidth-katakana mojibake)")
 def test_unlabelled_short_koi8r_is_detected():
     message = parse_message(fixture("koi8r-unlabelled-short.eml"))
     assert message.body == "Спасибо, согласен. Увидимся в пятницу.\n"
@@ -257,9 +251,6 @@ def test_iso_2022_jp_label_is_honoured():
     assert message.body == "日本語のメールです。よろしくお願いします。\n"
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="walk_body calls part.get_payload(), which for "
-                   "an 8-bit body decodes with the charset param and catches only LookupError: 'undefined' "
-                   "(UnicodeError) or a NUL (ValueError) escapes and the whole message is rejected")
 @pytest.mark.parametrize("label", [b"undefined", b'"utf\x00 8"'])
 def test_odd_charset_label_does_not_lose_the_message(label):
     data = HEAD + b"Content-Type: text/plain; charset=" + label + b"\n\ncaf\xe9 ok\n"
@@ -297,8 +288,6 @@ def test_html_only_becomes_text():
     assert "tracking" not in message.body and "color" not in message.body
 
 
-@pytest.mark.xfail(strict=True, reason="walk_body prefers text/plain across the whole message, so the "
-                   "text/plain footer part Mailman appends to an HTML-only post replaces the HTML text")
 def test_html_with_mailman_footer_part_keeps_the_html_text():
     message = parse_message(fixture("html-with-list-footer.eml"))
     assert "The statement is ready for signatures." in message.body

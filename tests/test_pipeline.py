@@ -239,8 +239,6 @@ def test_pipermail_mirror_with_scrubbed_html(store, tmp_path):
     assert record["degraded"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="config's max_mime_parts and max_message_bytes are never read: "
-                   "pipeline runs parse_message(raw) with parse.py's constants")
 def test_max_mime_parts_setting_is_honoured(store, tmp_path, monkeypatch):
     monkeypatch.setenv("ARCHIVE_MAX_MIME_PARTS", "3")
     parts = b"".join(b"--z\nContent-Type: application/octet-stream\n\nxx\n" for _ in range(10))
@@ -250,9 +248,6 @@ def test_max_mime_parts_setting_is_honoured(store, tmp_path, monkeypatch):
     assert report.degraded_reasons == {"mime-parts-truncated": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="a SourceError for a later source aborts ingest after earlier "
-                   "batches were written but before threading; a re-run finds them 'unchanged' and never "
-                   "threads them")
 def test_missing_source_does_not_leave_messages_unthreaded(store, tmp_path):
     good = write(tmp_path / "good.mbox", mbox(
         eml("u.1@civil.example"), eml("u.2@civil.example", "Re: Topic", ("u.1@civil.example",)),

@@ -12,6 +12,13 @@ from ..models import RawMessage
 from . import mbox, pipermail
 
 
+def check_sources(specs: list[str]) -> None:
+    """Raise SourceError for a source that does not exist, before anything is read."""
+    missing = [spec for spec in specs if spec != "-" and not Path(spec).exists()]
+    if missing:
+        raise SourceError(f"no such file or directory: {', '.join(missing)}")
+
+
 def read_source(spec: str, skipped: list[str]) -> Iterator[RawMessage]:
     """Yield the raw messages of a path, directory or '-' (stdin); unreadable files go to skipped."""
     if spec == "-":
