@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 # Mail labelled latin-1 or ASCII is very often cp1252 in fact (curly quotes, the euro sign);
@@ -53,6 +54,9 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
     return data.decode("cp1252", "replace"), "cp1252", "charset-replaced"
 
 
+_HIGH_RUN = re.compile(rb"[\x80-\xff]{3,}")
+
+
 def _looks_western(data: bytes) -> bool:
     """Return True for text whose few 8-bit bytes sit among ASCII letters, as in French, Spanish
     or Portuguese: detectors guess poorly on such short texts, and cp1252 is what they are.
@@ -60,6 +64,10 @@ def _looks_western(data: bytes) -> bool:
     high = sum(1 for b in data if b >= 0x80)
     letters = sum(1 for b in data if 65 <= b <= 90 or 97 <= b <= 122) + high
     if not high or high > 0.3 * letters:
+        return False
+    # Accents sit alone inside Latin words; Cyrillic or Arabic words are runs of 8-bit bytes,
+    # even in a message that is mostly English quotes and footer.
+    if sum(len(run) for run in _HIGH_RUN.findall(data)) > high / 2:
         return False
     # Bytes that cp1252 leaves undefined never occur in Western text.
     return not any(b in data for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D))

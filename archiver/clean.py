@@ -20,8 +20,17 @@ _PREFIX = re.compile(
     r"\[[^\]\n]{1,40}\])\s*", re.I)
 
 
+_FORWARD = re.compile(r"^\s*(?:\[[^\]\n]{1,40}\]\s*)*(?:fwd?|tr|wg|rv|enc)\s*:", re.I)
+
+
+def is_forward(subject: str) -> bool:
+    """Return True when the subject's first marker is a forward (Fwd:, TR:, WG:, RV:, Enc:)."""
+    return bool(_FORWARD.match(subject or ""))
+
+
 def normalise_subject(subject: str) -> tuple[str, bool]:
-    """Return (subject without reply prefixes and list tags, whether it carried a reply prefix)."""
+    """Return (subject without reply prefixes and list tags, whether it carried a reply or
+    forward prefix)."""
     text = " ".join((subject or "").split())
     is_reply = False
     # A loop, not a recursive regex: stacks like "Re: [bestbits] RE: Fwd:" peel one at a time.
@@ -46,6 +55,7 @@ def display_subject(subject: str) -> str:
 
 
 # --- bodies ---------------------------------------------------------------------------------
+_NEXT_PART = re.compile(r"^-{5,} next part -{5,}\s*$")
 _FOOTER_RULE = re.compile(r"^_{20,}\s*$")
 _FOOTER_HINT = re.compile(r"mailing list|/listinfo/|/mailman/", re.I)
 # Blocks that hold someone else's message unquoted: Outlook, forwards, in several languages.
@@ -77,7 +87,9 @@ _VALEDICTION = re.compile(
     r"^\s*(?:best|best regards|kind regards|warm regards|warmly|regards|cheers|thanks|many thanks|"
     r"thank you|all the best|in solidarity|yours|sincerely|cordialement|bien à vous|amitiés|"
     r"bien cordialement|salutations|saludos|un saludo|saludos cordiales|un abrazo|abrazos|"
-    r"atentamente|abraços|abraço|um abraço|atenciosamente|abs|saudações|cumprimentos)[,.!]?\s*$", re.I)
+    r"atentamente|abraços|abraço|um abraço|atenciosamente|abs|saudações|cumprimentos|"
+    r"с уважением|с наилучшими пожеланиями|всего доброго|мир вам|"
+    r"مع خالص التحيات|مع التحية|مع تحياتي|تحياتي)[,.!،]?\s*$", re.I)
 
 
 class _Fragments(_ReplyParser):
@@ -217,7 +229,7 @@ def _label_signatures(lines: list[str], labels: list[str]) -> None:
         if _VALEDICTION.match(lines[i]):
             rest = filled[pos + 1:]
             # Names, roles, organisations and phone numbers are short and are not sentences.
-            if len(rest) <= 6 and all(len(lines[j].strip()) <= 80 and not _SENTENCE.match(lines[j])
+            if len(rest) <= 6 and all(len(lines[j].strip()) <= 120 and not _SENTENCE.match(lines[j])
                                       for j in rest):
                 for j in range(i, end):
                     if labels[j] == "own":
@@ -229,7 +241,8 @@ def split_body(body: str) -> tuple[str, str, str, str]:
     """Return (own text, quoted text, signature, footer) of a body."""
     text = body.replace("\r\n", "\n").replace("\r", "\n")
     text, footer = strip_footer(text)
-    lines = text.split("\n")
+    # Pipermail's part separators are structure, not anyone's words.
+    lines = [line for line in text.split("\n") if not _NEXT_PART.match(line)]
     labels = label_lines(lines)
     parts = {"own": [], "quoted": [], "signature": []}
     for line, label in zip(lines, labels):

@@ -13,7 +13,7 @@ from time import perf_counter
 from typing import Callable, Iterable, Iterator
 
 from . import config
-from .clean import clean_message, normalise_subject
+from .clean import clean_message, is_forward, normalise_subject
 from .errors import ArchiverError
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
@@ -50,7 +50,8 @@ def prepare(raw: RawMessage, sha: str, timings: Counter | None = None) -> Entry:
             # The stdlib email package raises these on malformed input it did not foresee;
             # the message is kept raw and reported, never dropped.
             return Entry(raw=raw, sha256=sha, reason=f"{name}: {type(exc).__name__}: {exc}")
-    _, is_reply = normalise_subject(value.subject)
+    # Threading files a reference-less reply by its subject; a forward starts a conversation.
+    is_reply = normalise_subject(value.subject)[1] and not is_forward(value.subject)
     return Entry(raw=raw, sha256=sha, message=value, is_reply=is_reply)
 
 

@@ -115,56 +115,42 @@ def _prune(roots: list[_Box]) -> list[_Box]:
     return kept
 
 
-def _key(node: _Box) -> tuple[str, bool]:
-    item = node.item if node.item is not None else (node.children[0].item if node.children else None)
-    if item is None:
-        return "", False
-    return item.subject_norm.lower(), item.is_reply
-
-
 def _movable(node: _Box) -> bool:
-    return node.item is not None and not node.item.refs
+    """A root may be filed by subject only if it is a reply that carries no reference headers."""
+    return node.item is not None and not node.item.refs and node.item.is_reply
 
 
 def _group_by_subject(roots: list[_Box]) -> list[_Box]:
-    table: dict[str, _Box] = {}
+    """JWZ step 5, narrowed: a reply that lost its reference headers joins the thread of its
+    subject (the latest such thread that started before it). Two posts that merely share a
+    subject stay apart, as do forwards: on a list both usually start new conversations."""
+    hosts: dict[str, list[_Box]] = {}
     for node in roots:
-        subject, is_reply = _key(node)
-        held = table.get(subject)
-        # Prefer a stand-in, then a message that is not a reply, as the thread to join.
-        if subject and (held is None or (node.item is None and held.item is not None)
-                        or (held.item is not None and _key(held)[1] and not is_reply)):
-            table[subject] = node
-    added: list[_Box] = []
+        item = node.item if node.item is not None else _first_item(node)
+        if item is not None and item.subject_norm and not _movable(node):
+            hosts.setdefault(item.subject_norm.lower(), []).append(node)
+    for candidates in hosts.values():
+        candidates.sort(key=_sort_key)
     for node in roots:
-        subject, is_reply = _key(node)
-        held = table.get(subject) if subject else None
-        if held is None or held is node:
+        if not _movable(node):
             continue
-        if held.item is None and node.item is None:
-            for child in node.children:
-                child.parent = held
-            held.children.extend(node.children)
-            node.children = []
-            node.ident = ""
-        elif _movable(node) and (held.item is None or (is_reply and not _key(held)[1])):
-            node.parent = held
-            held.children.append(node)
-        elif _movable(node) and _movable(held) and held.parent is None:
-            # Two messages with one subject and no references: siblings under a stand-in.
-            stand_in = _Box(f"{held.ident}#subject")
-            for member in (held, node):
-                member.parent = stand_in
-                stand_in.children.append(member)
-            table[subject] = stand_in
-            added.append(stand_in)
-    return [r for r in roots + added if r.parent is None and r.ident]
+        candidates = hosts.get(node.item.subject_norm.lower())
+        if not candidates:
+            continue
+        when = _sort_key(node)
+        earlier = [c for c in candidates if _sort_key(c) <= when]
+        host = earlier[-1] if earlier else candidates[0]
+        node.parent = host
+        host.children.append(node)
+    return [r for r in roots if r.parent is None]
+
+
+def _first_item(node: _Box) -> ThreadInput | None:
+    return min((c.item for c in node.children if c.item), key=_item_key, default=None)
 
 
 def _sort_key(node: _Box):
-    item = node.item
-    if item is None and node.children:
-        item = min((c.item for c in node.children if c.item), key=_item_key, default=None)
+    item = node.item if node.item is not None else _first_item(node)
     return _item_key(item) if item else (_EPOCH, 0, node.ident)
 
 

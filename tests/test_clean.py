@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.clean import clean_message, display_subject, normalise_subject, split_body, strip_footer
+from archiver.clean import clean_message, display_subject, normalise_subject, split_body, strip_footer, is_forward
 from archiver.models import RawMessage
 from archiver.parse import parse_message
 
@@ -307,3 +307,11 @@ def test_normalise_subject_stops_on_a_long_stack():
 ])
 def test_display_subject(subject, shown):
     assert display_subject(subject) == shown
+
+
+@pytest.mark.parametrize("subject, forward", [
+    ("Fwd: Agenda", True), ("[bestbits] TR: Agenda", True), ("WG: Agenda", True),
+    ("Re: Fwd: Agenda", False), ("Re: Agenda", False), ("Agenda", False), ("RV: Agenda", True),
+])
+def test_is_forward(subject, forward):
+    assert is_forward(subject) is forward

@@ -123,12 +123,26 @@ def test_reply_with_references_is_never_moved_by_subject():
     assert placed["root"].parent_id is None
 
 
-def test_same_subject_without_reply_marker_become_siblings():
+def test_same_subject_without_reply_marker_stay_separate_threads():
     placed = by_id(thread([item("a", subject="Meeting", hour=0), item("b", subject="Meeting", hour=1)]))
-    assert placed["a"].parent_id == placed["b"].parent_id
-    stand_in = placed[placed["a"].parent_id]
-    assert stand_in.dummy is True
-    assert placed["a"].thread_id == placed["b"].thread_id == thread_hash(stand_in.message_id)
+    assert placed["a"].parent_id is None and placed["b"].parent_id is None
+    assert placed["a"].thread_id == thread_hash("a")
+    assert placed["b"].thread_id == thread_hash("b")
+
+
+def test_reply_without_references_joins_the_latest_earlier_thread_of_its_subject():
+    placed = by_id(thread([item("first", subject="Visa letters", hour=0),
+                           item("second", subject="Visa letters", hour=5),
+                           item("answer", subject="Visa letters", reply=True, hour=7),
+                           item("early", subject="Visa letters", reply=True, order=9, date=False)]))
+    assert placed["answer"].parent_id == "second"
+    assert placed["early"].parent_id == "first"  # no date: before every thread, so the first
+
+
+def test_forward_without_references_starts_its_own_thread():
+    placed = by_id(thread([item("post", subject="Agenda", hour=0),
+                           item("fwd", subject="Agenda", reply=False, hour=3)]))
+    assert placed["fwd"].parent_id is None
 
 
 def test_roots_sorted_by_date_with_order_as_tie_break():
