@@ -15,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "fixtures" / "sample"
 
 
+def eml(mid: str, subject: str = "Topic", refs: tuple[str, ...] = (), body: str = "Body.\n",
+        hour: int = 10) -> bytes:
+    """Return a small message with the given id, subject and reply chain (oldest first)."""
+    head = (f"From: Jane Doe <jane.doe@civil.example>\nMessage-ID: <{mid}>\n"
+            f"Date: Tue, 02 Oct 2012 {hour:02d}:00:00 +0200\nSubject: {subject}\n")
+    if refs:
+        head += f"References: {' '.join(f'<{r}>' for r in refs)}\nIn-Reply-To: <{refs[-1]}>\n"
+    return (head + "\n" + body).encode()
+
+
 def realdata_dir() -> Path:
     """Return the third-party mail folder (ARCHIVE_REALDATA_DIR, default ../shared/realdata)."""
     path = Path(config.get("realdata_dir"))

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from archiver import config
 from archiver.cli import main
 from archiver.ids import message_hash, thread_hash
+from conftest import eml
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = ROOT / "fixtures" / "messages"
@@ -24,14 +25,6 @@ EXPORT_KEYS = {"message_id", "lists", "date", "from_name", "from_address", "subj
 
 
 FROM_LINE = b"From jane.doe@civil.example Tue Oct  2 10:00:00 2012\n"
-
-
-def eml(mid: str, subject: str = "Topic", refs: tuple[str, ...] = (), body: str = "Body.\n") -> bytes:
-    head = (f"From: Jane Doe <jane.doe@civil.example>\nMessage-ID: <{mid}>\n"
-            f"Date: Tue, 02 Oct 2012 10:00:00 +0200\nSubject: {subject}\n")
-    if refs:
-        head += f"References: {' '.join(f'<{r}>' for r in refs)}\nIn-Reply-To: <{refs[-1]}>\n"
-    return (head + "\n" + body).encode()
 
 
 @pytest.fixture

@@ -13,17 +13,9 @@ from archiver.errors import SourceError
 from archiver.ids import thread_hash
 from archiver.pipeline import STAGES, ingest
 from archiver.query import Archive
+from conftest import eml
 
 MESSAGES = Path(__file__).resolve().parent.parent / "fixtures" / "messages"
-
-
-def eml(mid: str, subject: str = "Topic", refs: tuple[str, ...] = (), body: str = "Body.\n",
-        hour: int = 10) -> bytes:
-    head = (f"From: Jane Doe <jane.doe@civil.example>\nMessage-ID: <{mid}>\n"
-            f"Date: Tue, 02 Oct 2012 {hour:02d}:00:00 +0200\nSubject: {subject}\n")
-    if refs:
-        head += f"References: {' '.join(f'<{r}>' for r in refs)}\nIn-Reply-To: <{refs[-1]}>\n"
-    return (head + "\n" + body).encode()
 
 
 def mbox(*messages: bytes) -> bytes:

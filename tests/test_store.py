@@ -18,20 +18,13 @@ from archiver.pipeline import prepare
 from archiver.query import Archive
 from archiver.store import Entry, Store
 from archiver.thread import thread
+from conftest import eml
 
 
 def entry(data: bytes, location: str = "test#0", kind: str = "mbox", envelope: str | None = None,
           archive_url: str | None = None) -> Entry:
     raw = RawMessage(data=data, kind=kind, location=location, envelope=envelope, archive_url=archive_url)
     return prepare(raw, hashlib.sha256(data).hexdigest())
-
-
-def eml(mid: str, subject: str = "Topic", refs: tuple[str, ...] = (), body: str = "Body.\n") -> bytes:
-    head = (f"From: Jane Doe <jane.doe@civil.example>\nMessage-ID: <{mid}>\n"
-            f"Date: Tue, 02 Oct 2012 10:00:00 +0200\nSubject: {subject}\n")
-    if refs:
-        head += f"References: {' '.join(f'<{r}>' for r in refs)}\nIn-Reply-To: <{refs[-1]}>\n"
-    return (head + "\n" + body).encode()
 
 
 def rows(store: Store, table, *columns):
