@@ -57,6 +57,21 @@ def is_from_line(line: bytes) -> bool:
     return _FROM_LINE.match(line) is not None or _FROM_BARE.match(line) is not None
 
 
+def _lines(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    """Yield the lines of a stream, read in large blocks (a gzip stream's own readline is slow)."""
+    tail = b""
+    while block := stream.read(size):
+        block = tail + block
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            tail = block
+            continue
+        tail = block[cut:]
+        yield from io.BytesIO(block[:cut])  # splits at b"\n" only, at C speed
+    if tail:
+        yield tail
+
+
 def split_mbox(stream: BinaryIO, location: str, kind: str = "mbox") -> Iterator[RawMessage]:
     """Yield the messages of an mbox stream one at a time, with their byte offsets."""
     offset = 0
@@ -64,18 +79,20 @@ def split_mbox(stream: BinaryIO, location: str, kind: str = "mbox") -> Iterator[
     envelope: str | None = None
     lines: list[bytes] = []
     first = True
-    for line in stream:
+    for line in _lines(stream):
         if first and line.startswith(BOM):
             offset += len(BOM)
             line = line[len(BOM):]
-        if is_from_line(line) or (first and line.startswith(b"From ")):
+        if line.startswith(b"From ") and (first or is_from_line(line)):
             if not first or lines:
                 yield _mbox_message(lines, envelope, f"{location}#{start}", kind)
             envelope = line.rstrip(b"\r\n").decode("utf-8", "replace")
             lines = []
             start = offset
+        elif line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
+            lines.append(line[1:])  # mboxrd: >+From lines lose one '>' (mboxo's >From too)
         else:
-            lines.append(_QUOTED_FROM.sub(rb"\1", line) if line.startswith(b">") else line)
+            lines.append(line)
         first = False
         offset += len(line)
     if lines or envelope is not None:

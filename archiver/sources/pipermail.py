@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import unquote
@@ -16,6 +17,7 @@ MONTHS = ("January February March April May June July August September October "
 _MONTH_FILE = re.compile(r"^(\d{4})-(" + "|".join(MONTHS) + r")\.txt(\.gz)?$")
 # Pipermail's article page carries the message's own id in its reply link.
 _REPLY_LINK = re.compile(r'In-Reply-To=([^"&>\s]+)', re.I)
+MAX_ATTACHMENT = 5_000_000   # bytes of a scrubbed part worth reading as a message's text
 _LISTINFO = re.compile(r'href="(https?://[^"/]+)(?:/[^"]*)?/mailman/listinfo/([^"/]+)"', re.I)
 _ARCHIVE_URL = re.compile(r"(?:https?://[^\s>]*?/)?(attachments/\d{8}/[0-9a-f]+/[^\s>]+)")
 
@@ -72,33 +74,41 @@ def article_urls(month_dir: Path, base_url: str | None) -> dict[str, str]:
 def read_mirror(path: Path, base_url: str | None = None) -> Iterator[RawMessage]:
     """Yield every message of a pipermail mirror, month by month, with its archive URL."""
     base = base_url or public_base(path)
+    attachments = _attachment_files(path)
     for month_file in month_files(path):
         month = month_file.name.split(".")[0]
         urls = article_urls(path / month, base)
         with open_bytes(month_file) as stream:
             for raw in split_mbox(stream, str(month_file), kind="pipermail"):
                 ident = normalise_message_id(_header(raw.data, b"message-id"))
-                scrubbed = _scrubbed(raw.data, path)
-                yield RawMessage(data=raw.data, kind="pipermail", location=raw.location,
-                                 envelope=raw.envelope, archive_url=urls.get(ident or ""),
-                                 scrubbed=scrubbed)
+                scrubbed = _scrubbed(raw.data, attachments) if attachments else {}
+                yield replace(raw, archive_url=urls.get(ident or ""), scrubbed=scrubbed)
 
 
 def _header(data: bytes, name: bytes) -> str | None:
-    for line in data.split(b"\n\n", 1)[0].splitlines():
-        if line.lower().startswith(name + b":"):
+    head = data.split(b"\n\n", 1)[0]
+    for line in head.splitlines():
+        if line[:len(name) + 1].lower() == name + b":":
             return line.split(b":", 1)[1].decode("latin-1").strip()
     return None
 
 
-def _scrubbed(data: bytes, root: Path) -> dict[str, bytes]:
-    """Resolve scrubbed-attachment URLs of a message to the mirror's files (bounded size)."""
+def _attachment_files(root: Path) -> dict[str, Path]:
+    """Map 'attachments/DATE/HASH/NAME' -> file, for the mirror's scrubbed parts (read once)."""
+    folder = root / "attachments"
+    if not folder.is_dir():
+        return {}
+    return {item.relative_to(root).as_posix(): item for item in folder.glob("*/*/*")
+            if item.is_file() and item.stat().st_size < MAX_ATTACHMENT}
+
+
+def _scrubbed(data: bytes, attachments: dict[str, Path]) -> dict[str, bytes]:
+    """Return the mirror's copies of the scrubbed parts a message's stubs point to."""
     found: dict[str, bytes] = {}
     if b"scrubbed" not in data:
         return found
     for match in _ARCHIVE_URL.finditer(data.decode("latin-1")):
-        url = match.group(0)
-        local = (root / match.group(1)).resolve()
-        if root.resolve() in local.parents and local.is_file() and local.stat().st_size < 5_000_000:
-            found[url] = local.read_bytes()
+        local = attachments.get(match.group(1))
+        if local is not None:
+            found[match.group(0)] = local.read_bytes()
     return found
