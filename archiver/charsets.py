@@ -54,6 +54,9 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
     return data.decode("cp1252", "replace"), "cp1252", "charset-replaced"
 
 
+_HIGH = bytes(range(0x80, 0x100))
+# Deleting these from bytes leaves ASCII letters and 8-bit bytes: what counts as letters here.
+_NOT_LETTERS = bytes(b for b in range(0x80) if not (65 <= b <= 90 or 97 <= b <= 122))
 _HIGH_RUN = re.compile(rb"[\x80-\xff]{3,}")
 
 
@@ -61,8 +64,8 @@ def _looks_western(data: bytes) -> bool:
     """Return True for text whose few 8-bit bytes sit among ASCII letters, as in French, Spanish
     or Portuguese: detectors guess poorly on such short texts, and cp1252 is what they are.
     Cyrillic and Arabic single-byte texts are mostly 8-bit bytes and fail this test."""
-    high = sum(1 for b in data if b >= 0x80)
-    letters = sum(1 for b in data if 65 <= b <= 90 or 97 <= b <= 122) + high
+    high = len(data) - len(data.translate(None, _HIGH))
+    letters = len(data.translate(None, _NOT_LETTERS))
     if not high or high > 0.3 * letters:
         return False
     # Accents sit alone inside Latin words; Cyrillic or Arabic words are runs of 8-bit bytes,

@@ -22,6 +22,7 @@ MAX_PARTS = 1000
 MAX_BYTES = 50 * 1024 * 1024
 # Pipermail writes "user at domain (Full Name)".
 _PIPERMAIL_FROM = re.compile(r"^\s*([^\s@()<>]+) at ([^\s@()<>]+)\s*(?:\((.*)\))?\s*$", re.S)
+_ESCAPED = re.compile("[\udc80-\udcff]")   # raw 8-bit header bytes, as compat32 keeps them
 _AT_IN_BRACKETS = re.compile(r"<\s*([^\s<>@]+) at ([^\s<>@]+)\s*>")
 _STUB = re.compile(
     r"(?:^-{5,} next part -{5,}\n)?^An? (HTML|non-text) attachment was scrubbed\.\.\.\n"
@@ -140,7 +141,7 @@ def _plain(msg: EmailMessage, name: str) -> str | None:
 
 
 def _has_escapes(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return _ESCAPED.search(value) is not None
 
 
 def parse_from(value: str) -> tuple[str, str]:
