@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections import Counter
 import re
 import unicodedata
 
@@ -54,6 +55,7 @@ def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | No
     return data.decode("cp1252", "replace"), "cp1252", "charset-replaced"
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _HIGH = bytes(range(0x80, 0x100))
 # Deleting these from bytes leaves ASCII letters and 8-bit bytes: what counts as letters here.
 _NOT_LETTERS = bytes(b for b in range(0x80) if not (65 <= b <= 90 or 97 <= b <= 122))
@@ -99,23 +101,20 @@ def _single_byte(data: bytes) -> str | None:
 def _plausibility(text: str) -> float:
     """Score 0-1.5: the share of 8-bit letters in the dominant script, plus half the share of
     cased letters that are lower case (prose is mostly lower case; a wrong Cyrillic page inverts it)."""
-    scripts: dict[str, int] = {}
-    lower = cased = total = 0
-    for ch in text:
-        if ord(ch) < 0x80:
-            continue
-        total += 1
+    counts = Counter(_NON_ASCII.findall(text))
+    total = sum(counts.values())
+    scripts: Counter = Counter()
+    lower = cased = 0
+    for ch, n in counts.items():
         if not ch.isalpha():
             continue
-        script = unicodedata.name(ch, "?").split(" ")[0]
-        scripts[script] = scripts.get(script, 0) + 1
+        scripts[unicodedata.name(ch, "?").split(" ")[0]] += n
         if ch.lower() != ch.upper():
-            cased += 1
-            lower += ch.islower()
+            cased += n
+            lower += n if ch.islower() else 0
     if not total or not scripts:
         return 0.0
-    share = max(scripts.values()) / total
-    return share + 0.5 * (lower / cased if cased else 1.0)
+    return max(scripts.values()) / total + 0.5 * (lower / cased if cased else 1.0)
 
 
 def _detect(data: bytes) -> str | None:

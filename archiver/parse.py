@@ -175,10 +175,9 @@ def parse_from(value: str) -> tuple[str, str]:
 def parse_date(value: str | None, envelope: str | None, degraded: list[str]) -> tuple[datetime | None, int | None]:
     """Return (UTC datetime, original offset in minutes) from the Date header or, failing that,
     the From_ line; each fallback is recorded in degraded."""
-    for candidate in (value, _DATE_NOISE.sub(" ", value or "")):
-        parsed = _parse_rfc(candidate)
-        if parsed:
-            return parsed
+    parsed = _parse_rfc(value) or _parse_rfc(_DATE_NOISE.sub(" ", value or ""))
+    if parsed:
+        return parsed
     if envelope:
         match = _ASCTIME.search(envelope)
         if match:
@@ -302,6 +301,8 @@ def _payload_bytes(part: EmailMessage) -> bytes:
 def replace_stubs(body: str, scrubbed: dict[str, bytes], degraded: list[str]):
     """Remove pipermail's scrubbed-attachment stubs from a body, keeping each URL as an attachment;
     where the body held nothing else and the HTML part is at hand, its text becomes the body."""
+    if "attachment was scrubbed" not in body:
+        return body, []
     found = list(_STUB.finditer(body))
     if not found:
         return body, []
