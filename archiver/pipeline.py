@@ -18,7 +18,7 @@ from .errors import ArchiverError
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
 from .sources import check_sources, read_source
-from .store import Entry, Store
+from .store import Entry, Store, pack_raw
 from .thread import thread
 
 def parse_stage(raw: RawMessage) -> Message:
@@ -67,7 +67,10 @@ def _prepare_many(items: list[tuple[RawMessage, str]]) -> tuple[list[tuple], Cou
     out = []
     for raw, sha in items:
         entry = prepare(raw, sha, timings)
-        out.append((entry.message, entry.is_reply, entry.reason))
+        started = perf_counter()
+        packed = pack_raw(raw.data)
+        timings["pack"] += perf_counter() - started
+        out.append((entry.message, entry.is_reply, entry.reason, packed))
     return out, timings
 
 
@@ -95,7 +98,6 @@ def ingest(store: Store, sources: list[str], list_name: str,
     size = int(batch_size or config.get("batch_size"))
     count = workers if workers is not None else _workers()
     raws = _timed(_raws(sources, report.skipped_files), report.timings, "read")
-    new_ids: list[str] = []
     pool = None
     pending = None
     try:
@@ -106,23 +108,28 @@ def ingest(store: Store, sources: list[str], list_name: str,
                 pool = ProcessPoolExecutor(count, mp_context=_context())
             futures = _submit(pool, count, fresh)
             if pending is not None:
-                new_ids.extend(_write(store, list_name, report, *pending))
+                _rethread(store, _write(store, list_name, report, *pending), report)
             pending = (fresh, futures, repeats, len(batch), progress)
         if pending is not None:
-            new_ids.extend(_write(store, list_name, report, *pending))
+            _rethread(store, _write(store, list_name, report, *pending), report)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    # Messages an interrupted earlier ingest stored but never threaded are threaded now too.
-    new_ids.extend(store.unthreaded(exclude=set(new_ids)))
-    if new_ids:
-        started = perf_counter()
-        total = store.count_messages()
-        inputs = store.thread_inputs(new_ids, everything=len(new_ids) * 3 > total)
-        store.write_threads(thread(inputs, max_depth=int(config.get("max_thread_depth"))))
-        report.rethreaded = len(inputs)
-        report.timings["thread"] += perf_counter() - started
+    # Messages an interrupted earlier ingest stored but never threaded are threaded now.
+    for batch in _batches(store.unthreaded(), size):
+        _rethread(store, batch, report)
     return report
+
+
+def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
+    """Re-thread the threads that newly stored messages touch (memory bounded by those threads)."""
+    if not new_ids:
+        return
+    started = perf_counter()
+    inputs = store.thread_inputs(new_ids)
+    store.write_threads(thread(inputs, max_depth=int(config.get("max_thread_depth"))))
+    report.rethreaded += len(inputs)
+    report.timings["thread"] += perf_counter() - started
 
 
 def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport):
@@ -163,8 +170,9 @@ def _write(store: Store, list_name: str, report: IngestReport, fresh, futures, r
         part, timings = future.result()
         results.extend(part)
         report.timings.update(timings)
-    entries = [Entry(raw=raw, sha256=sha, message=message, is_reply=is_reply, reason=reason)
-               for (raw, sha), (message, is_reply, reason) in zip(fresh, results)]
+    entries = [Entry(raw=raw, sha256=sha, message=message, is_reply=is_reply, reason=reason,
+                     packed=packed)
+               for (raw, sha), (message, is_reply, reason, packed) in zip(fresh, results)]
     started = perf_counter()
     stored: list[str] = []
     if entries:

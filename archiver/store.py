@@ -28,6 +28,12 @@ class Entry:
     message: Message | None = None
     is_reply: bool = False
     reason: str | None = None      # why it was rejected, when message is None
+    packed: bytes | None = None    # pack_raw(raw.data), when a worker process made it already
+
+
+def pack_raw(data: bytes) -> bytes:
+    """Return raw bytes as the store keeps them (zlib): pure, so worker processes can do it."""
+    return zlib.compress(data, 6)
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
@@ -79,10 +85,10 @@ class Store:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.engine.begin() as conn:
             list_id = self._list_id(conn, list_name)
-            raws = {e.sha256: e.raw.data for e in entries}
+            raws = {e.sha256: e for e in entries}
             existing_raws = self._existing(conn, s.raws.c.sha256, list(raws))
-            rows = [{"sha256": k, "size": len(v), "data": zlib.compress(v, 6)}
-                    for k, v in raws.items() if k not in existing_raws]
+            rows = [{"sha256": k, "size": len(e.raw.data), "data": e.packed or pack_raw(e.raw.data)}
+                    for k, e in raws.items() if k not in existing_raws]
             if rows:
                 conn.execute(self._insert_ignore(s.raws), rows)
             parsed = [e for e in entries if e.message is not None]
@@ -169,27 +175,26 @@ class Store:
         return found
 
     # --- threading ------------------------------------------------------------------------
-    def unthreaded(self, exclude: set[str]) -> list[str]:
-        """Return ids of stored messages that have no thread yet (an ingest was interrupted)."""
+    def unthreaded(self) -> Iterator[str]:
+        """Yield ids of stored messages that have no thread yet (an ingest was interrupted)."""
         m = s.messages.c
         with self.engine.connect() as conn:
-            found = conn.execute(select(m.message_id).where(m.thread_id.is_(None))).scalars()
-            return [mid for mid in found if mid not in exclude]
+            found = conn.execute(select(m.message_id).where(m.thread_id.is_(None))).scalars().all()
+        yield from found
 
-    def thread_inputs(self, new_ids: list[str], everything: bool = False,
-                      max_rounds: int = 50) -> list[ThreadInput]:
-        """Return the threading inputs of every message whose thread the new ones may touch."""
+    def thread_inputs(self, new_ids: list[str], max_rounds: int = 50) -> list[ThreadInput]:
+        """Return the threading inputs of every message whose thread the new ones may touch:
+        their references, messages referring to them, the threads of both, and for replies
+        without references the threads of their subject."""
         m = s.messages.c
         with self.engine.connect() as conn:
-            if everything:
-                return self._inputs(conn, select(m.id))
             ids = set(new_ids)
             threads: set[str] = set()
             frontier = set(new_ids)
             subjects: set[str] = set()
             for part in _chunks(new_ids):
                 subjects.update(conn.execute(select(m.subject_norm).where(m.message_id.in_(part))
-                                             .where(m.refs == "")).scalars())
+                                             .where(m.refs == "").where(m.is_reply)).scalars())
             for sub in _chunks(sorted(subjects)):
                 threads.update(conn.execute(select(s.threads.c.thread_id)
                                             .where(s.threads.c.subject_norm.in_(sub))).scalars())
@@ -215,14 +220,11 @@ class Store:
             pks = self._pks(conn, sorted(ids))
             return self._inputs(conn, sorted(pks.values()))
 
-    def _inputs(self, conn: Connection, pks) -> list[ThreadInput]:
+    def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c
         cols = (m.message_id, m.refs, m.subject_norm, m.is_reply, m.date, m.id)
-        if not isinstance(pks, list):
-            rows = conn.execute(select(*cols).order_by(m.id))
-        else:
-            rows = (row for part in _chunks(pks) for row in
-                    conn.execute(select(*cols).where(m.id.in_(part)).order_by(m.id)))
+        rows = (row for part in _chunks(pks) for row in
+                conn.execute(select(*cols).where(m.id.in_(part)).order_by(m.id)))
         return [ThreadInput(message_id=mid, refs=tuple(refs.split()), subject_norm=subj,
                             is_reply=bool(reply), date=_aware(date), order=pk)
                 for mid, refs, subj, reply, date, pk in rows]
@@ -277,10 +279,6 @@ class Store:
         with self.engine.connect() as conn:
             data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha256)).scalar()
         return zlib.decompress(data) if data is not None else None
-
-    def count_messages(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(s.messages)).scalar_one()
 
 
 def _message_row(entry: Entry) -> dict:
