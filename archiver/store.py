@@ -182,43 +182,43 @@ class Store:
             found = conn.execute(select(m.message_id).where(m.thread_id.is_(None))).scalars().all()
         yield from found
 
-    def thread_inputs(self, new_ids: list[str], max_rounds: int = 50) -> list[ThreadInput]:
-        """Return the threading inputs of every message whose thread the new ones may touch:
-        their references, messages referring to them, the threads of both, and for replies
-        without references the threads of their subject."""
-        m = s.messages.c
+    def thread_inputs(self, new_ids: list[str]) -> list[ThreadInput]:
+        """Return the threading inputs of the new messages and of every thread they touch.
+
+        Stored threads are closed under references (JWZ links every message that names the same
+        id), so one step finds them all: threads holding an id the new messages name, threads of
+        messages naming a new message, and threads sharing a subject with a reply that lost its
+        references, or headed by such a reply."""
+        m, r, t = s.messages.c, s.refs.c, s.threads.c
         with self.engine.connect() as conn:
-            ids = set(new_ids)
+            wanted = set(self._pks(conn, new_ids).values())
+            names, subjects, reply_subjects = set(new_ids), set(), set()
+            for part in _chunks(sorted(wanted)):
+                for refs_text, subject, reply in conn.execute(
+                        select(m.refs, m.subject_norm, m.is_reply).where(m.id.in_(part))):
+                    names.update(refs_text.split())
+                    subjects.add(subject)
+                    if reply and not refs_text:
+                        reply_subjects.add(subject)
             threads: set[str] = set()
-            frontier = set(new_ids)
-            subjects: set[str] = set()
-            for part in _chunks(new_ids):
-                subjects.update(conn.execute(select(m.subject_norm).where(m.message_id.in_(part))
-                                             .where(m.refs == "").where(m.is_reply)).scalars())
-            for sub in _chunks(sorted(subjects)):
-                threads.update(conn.execute(select(s.threads.c.thread_id)
-                                            .where(s.threads.c.subject_norm.in_(sub))).scalars())
-            for _ in range(max_rounds):
-                if not frontier:
-                    break
-                grown: set[str] = set()
-                for part in _chunks(sorted(frontier)):
-                    rows = conn.execute(select(m.refs, m.thread_id).where(m.message_id.in_(part)))
-                    for refs_text, tid in rows:
-                        grown.update(refs_text.split())
-                        if tid:
-                            threads.add(tid)
-                    grown.update(conn.execute(select(s.messages.c.message_id)
-                                              .join(s.refs, s.refs.c.message == m.id)
-                                              .where(s.refs.c.ref_id.in_(part))).scalars())
-                    threads.update(conn.execute(select(s.dummies.c.thread_id)
-                                                .where(s.dummies.c.message_id.in_(part))).scalars())
-                for part in _chunks(sorted(threads)):
-                    grown.update(conn.execute(select(m.message_id).where(m.thread_id.in_(part))).scalars())
-                frontier = grown - ids
-                ids |= grown
-            pks = self._pks(conn, sorted(ids))
-            return self._inputs(conn, sorted(pks.values()))
+            for part in _chunks(sorted(names)):
+                threads.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))).scalars())
+                threads.update(conn.execute(select(s.dummies.c.thread_id)
+                                            .where(s.dummies.c.message_id.in_(part))).scalars())
+                for pk, tid in conn.execute(select(m.id, m.thread_id).join(s.refs, r.message == m.id)
+                                            .where(r.ref_id.in_(part))):
+                    wanted.add(pk)
+                    threads.add(tid)
+            for part in _chunks(sorted(reply_subjects)):
+                threads.update(conn.execute(select(t.thread_id).where(t.subject_norm.in_(part))).scalars())
+            for part in _chunks(sorted(subjects)):
+                threads.update(conn.execute(
+                    select(t.thread_id).join(s.messages, m.message_id == t.root_id)
+                    .where(t.subject_norm.in_(part)).where(m.is_reply).where(m.refs == "")).scalars())
+            threads.discard(None)
+            for part in _chunks(sorted(threads)):
+                wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
+            return self._inputs(conn, sorted(wanted))
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c
