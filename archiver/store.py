@@ -192,14 +192,14 @@ class Store:
         m, r, t = s.messages.c, s.refs.c, s.threads.c
         with self.engine.connect() as conn:
             wanted = set(self._pks(conn, new_ids).values())
-            names, subjects, reply_subjects = set(new_ids), set(), set()
+            names, subjects, orphans = set(new_ids), set(), []
             for part in _chunks(sorted(wanted)):
-                for refs_text, subject, reply in conn.execute(
-                        select(m.refs, m.subject_norm, m.is_reply).where(m.id.in_(part))):
+                for refs_text, subject, reply, date in conn.execute(
+                        select(m.refs, m.subject_norm, m.is_reply, m.date).where(m.id.in_(part))):
                     names.update(refs_text.split())
                     subjects.add(subject)
                     if reply and not refs_text:
-                        reply_subjects.add(subject)
+                        orphans.append((subject, date))
             threads: set[str] = set()
             for part in _chunks(sorted(names)):
                 threads.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))).scalars())
@@ -209,8 +209,8 @@ class Store:
                                             .where(r.ref_id.in_(part))):
                     wanted.add(pk)
                     threads.add(tid)
-            for part in _chunks(sorted(reply_subjects)):
-                threads.update(conn.execute(select(t.thread_id).where(t.subject_norm.in_(part))).scalars())
+            for subject, date in orphans:
+                threads.update(self._host_threads(conn, subject, date))
             for part in _chunks(sorted(subjects)):
                 threads.update(conn.execute(
                     select(t.thread_id).join(s.messages, m.message_id == t.root_id)
@@ -219,6 +219,19 @@ class Store:
             for part in _chunks(sorted(threads)):
                 wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
             return self._inputs(conn, sorted(wanted))
+
+    def _host_threads(self, conn: Connection, subject: str, date: datetime | None) -> list[str]:
+        """Return the threads a reference-less reply may join: of its subject, the latest one
+        begun before it and the first one (thread.py picks between them)."""
+        t = s.threads.c
+        # Case-insensitive, as thread.py compares subjects; orphaned replies are rare enough
+        # that a scan of the threads table for each is affordable.
+        same = select(t.thread_id).where(func.lower(t.subject_norm) == subject.lower())
+        found = list(conn.execute(same.order_by(t.first_date, t.thread_id).limit(1)).scalars())
+        if date is not None:
+            found += conn.execute(same.where(t.first_date <= date)
+                                  .order_by(t.first_date.desc(), t.thread_id).limit(1)).scalars()
+        return found
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c
