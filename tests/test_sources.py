@@ -364,3 +364,15 @@ def test_mirror_inside_a_walked_directory(tmp_path):
     found, skipped = read(tmp_path / "lists")
     assert sorted(m.kind for m in found) == ["eml", "pipermail", "pipermail"]
     assert skipped == []       # month pages and index.html are not reported as non-mail
+
+
+@pytest.mark.parametrize("head", [b'{"message_id": "x@y", "subject": "JSON lines"}\n',
+                                  b"<!DOCTYPE html>\n<html><body>page</body></html>\n",
+                                  b"note: a line of prose with a colon\n"[5:],
+                                  b"[section]\nkey: value\n"])
+def test_data_files_are_not_taken_for_messages(tmp_path, head):
+    path = tmp_path / "data.txt"
+    path.write_bytes(head * 3)
+    skipped: list[str] = []
+    assert list(read_source(str(path), skipped)) == []
+    assert skipped == [f"{path}: not mail"]

@@ -25,7 +25,9 @@ _FROM_LINE = re.compile(
 _FROM_BARE = re.compile(rb"^From (?:-.*|\S+@\S+|MAILER-DAEMON)\s*$")
 BOM = b"\xef\xbb\xbf"
 _QUOTED_FROM = re.compile(rb"^>(>*From )")
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
+# A header field name as mail software writes them (RFC 5322 allows more, but JSON, HTML or
+# prose must not pass for a message): a letter, then letters, digits and hyphens.
+_HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9_-]{0,75}:")
 
 
 def open_bytes(path: Path) -> BinaryIO:
