@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 from contextlib import contextmanager
@@ -9,22 +10,26 @@ from contextlib import contextmanager
 import click
 
 from . import config
-from .errors import ArchiverError
+from .errors import ArchiverError, QueryError
 from .export import RENDERERS, render
 from .pipeline import ingest as run_ingest
+from .pipeline import rebuild_index
 from .query import Archive
 from .store import Store
 
 
 @contextmanager
-def _store(ctx: click.Context):
+def _archive(ctx: click.Context):
+    """Open the archive of the data directory (store and search index) for one command."""
     try:
         data = config.data_dir(ctx.obj["data"])
         store = Store(config.database_url(data))
     except (ArchiverError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        yield store
+        yield Archive(store, index_dir=data / "whoosh")
+    except ArchiverError as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
 
@@ -52,21 +57,19 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], list_name: str, fmt: st
     """
     if not list_name.strip():
         raise click.BadParameter("must not be empty", param_hint="--list")
-    with _store(ctx) as store:
-        try:
-            if fmt == "text" and sys.stderr.isatty():
-                report = _ingest_with_bar(store, list(sources), list_name)
-            else:
-                report = run_ingest(store, list(sources), list_name)
-        except ArchiverError as exc:
-            raise click.ClickException(str(exc)) from exc
+    with _archive(ctx) as archive:
+        if fmt == "text" and sys.stderr.isatty():
+            report = _ingest_with_bar(archive, list(sources), list_name)
+        else:
+            report = run_ingest(archive.store, list(sources), list_name, archive=archive)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
         return
     data = report.as_dict()
     click.echo(f"seen {data['seen']}: stored {data['stored']}, duplicates {data['duplicates']}, "
                f"unchanged {data['unchanged']}, rejected {data['rejected']} "
-               f"(degraded {data['degraded']}, re-threaded {data['rethreaded']})")
+               f"(degraded {data['degraded']}, re-threaded {data['rethreaded']}, "
+               f"indexed {data['indexed']})")
     for reason, count in data["rejected_reasons"].items():
         click.echo(f"  rejected {count}: {reason}")
     for reason, count in data["degraded_reasons"].items():
@@ -75,14 +78,15 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], list_name: str, fmt: st
         click.echo(f"  skipped file {skipped}")
 
 
-def _ingest_with_bar(store: Store, sources: list[str], list_name: str):
+def _ingest_with_bar(archive: Archive, sources: list[str], list_name: str):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed} messages"),
                TimeElapsedColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("ingest", total=None)
-        return run_ingest(store, sources, list_name, progress=lambda n: bar.advance(task, n))
+        return run_ingest(archive.store, sources, list_name, archive=archive,
+                          progress=lambda n: bar.advance(task, n))
 
 
 @main.command()
@@ -93,8 +97,8 @@ def stats(ctx: click.Context, fmt: str) -> None:
 
     Example: archiver stats --format json
     """
-    with _store(ctx) as store:
-        data = Archive(store).stats()
+    with _archive(ctx) as archive:
+        data = archive.stats()
     if fmt == "json":
         click.echo(json.dumps(data))
         return
@@ -116,14 +120,60 @@ def export(ctx: click.Context, list_name: str | None, fmt: str, output: str | No
 
     Example: archiver export --list bestbits --format jsonl -o bestbits.jsonl
     """
-    with _store(ctx) as store:
-        archive = Archive(store)
+    with _archive(ctx) as archive:
         if list_name and list_name not in {l["name"] for l in archive.lists()}:
             raise click.ClickException(f"no list named {list_name!r}")
         chunks = render(fmt, archive.messages(list_name))
         with click.open_file(output or "-", "w", encoding="utf-8") as out:
             for chunk in chunks:
                 out.write(chunk)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--sort", type=click.Choice(["relevance", "newest", "oldest"]), default="relevance")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, help="Hits per page (at most 100).")
+@click.option("--page", type=click.IntRange(1, 10_000), default=1)
+@click.option("--by-thread", is_flag=True, help="Show one hit per thread.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def search(ctx: click.Context, query: str, sort: str, limit: int, page: int, by_thread: bool,
+           fmt: str) -> None:
+    """Search the archive (see the README for the query language).
+
+    Example: archiver search 'topic:itu-itrs from:joao "national delegations" date:2012-11'
+    """
+    with _archive(ctx) as archive:
+        try:
+            found = archive.search(query, page=page, per_page=limit, sort=sort, by_thread=by_thread)
+        except QueryError as exc:
+            click.echo(f"archiver: bad query: {exc}", err=True)
+            ctx.exit(2)
+    if fmt == "json":
+        click.echo(json.dumps(found, ensure_ascii=False))
+        return
+    click.echo(f"{found['total']} messages match; page {found['page']} of {found['pages']}")
+    for hit in found["hits"]:
+        snippet = html.unescape(hit["snippet"].replace("<mark>", "[").replace("</mark>", "]"))
+        click.echo(f"\n{hit['date'] or '-'}  {hit['from_name'] or hit['from_address']}  "
+                   f"{', '.join(hit['lists'])}\n  {hit['subject']}\n  {' '.join(snippet.split())}"
+                   f"\n  message {hit['message_id']}  thread {hit['thread_id']}")
+    for name, values in found["facets"].items():
+        if values:
+            shown = ", ".join(f"{v['value']} ({v['count']})" for v in values[:6])
+            click.echo(f"\n{name}: {shown}")
+
+
+@main.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the search index from the store (the index is derived; the store is the truth).
+
+    Example: archiver reindex
+    """
+    with _archive(ctx) as archive:
+        count = rebuild_index(archive)
+    click.echo(f"indexed {count} messages")
 
 
 @main.command()

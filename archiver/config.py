@@ -24,6 +24,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "indexes", "Directory holding the SQLite store and the search index."),
     Setting("database_url", "", "SQLAlchemy URL of the store; empty means <data_dir>/archive.sqlite3."),
     Setting("realdata_dir", "../shared/realdata", "Third-party mail used by conformance tests (read in place)."),
+    Setting("organisations_file", "fixtures/organisations.toml",
+            "Mail domain -> organisation names (TOML); relative paths start at the project root."),
+    Setting("topics_file", "fixtures/topics.toml", "The agenda taxonomy (TOML) that topics are tagged by."),
+    Setting("overrides_file", "fixtures/topic-overrides.toml",
+            "Moderators' topic overrides per thread (TOML): pins and removals that survive retagging."),
     Setting("batch_size", 500, "Messages parsed and written per store transaction during ingest."),
     Setting("workers", 0, "Processes that parse and clean during ingest; 0 means one per core (at most 4)."),
     Setting("max_message_bytes", 50 * 1024 * 1024, "Messages larger than this are stored raw but not parsed."),
@@ -45,6 +50,15 @@ def get(name: str, overrides: dict | None = None):
     if isinstance(setting.default, int):
         return int(raw)
     return raw
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def path(name: str) -> Path:
+    """Return a file setting as a path; relative ones are taken from the project root."""
+    value = Path(str(get(name)))
+    return value if value.is_absolute() else PROJECT_ROOT / value
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:

@@ -15,3 +15,7 @@ class ParseError(ArchiverError):
 
 class StoreError(ArchiverError):
     """The store could not be opened or written."""
+
+
+class QueryError(ArchiverError):
+    """A search query that cannot be run; the message says what is wrong."""

@@ -48,6 +48,7 @@ class Message:
     degraded: tuple[str, ...]      # why this record is less than the message deserved
     raw_sha256: str
     subject_norm: str = ""
+    language: str = ""
     own_text: str = ""
     quoted_text: str = ""
     signature: str = ""
@@ -97,6 +98,7 @@ class IngestReport:
     degraded: int = 0
     rejected: int = 0
     rethreaded: int = 0
+    indexed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     degraded_reasons: dict[str, int] = field(default_factory=dict)
     skipped_files: list[str] = field(default_factory=list)
@@ -106,7 +108,7 @@ class IngestReport:
         return {
             "seen": self.seen, "stored": self.stored, "duplicates": self.duplicates,
             "unchanged": self.unchanged, "degraded": self.degraded, "rejected": self.rejected,
-            "rethreaded": self.rethreaded, "rejected_reasons": dict(sorted(self.reasons.items())),
+            "rethreaded": self.rethreaded, "indexed": self.indexed, "rejected_reasons": dict(sorted(self.reasons.items())),
             "degraded_reasons": dict(sorted(self.degraded_reasons.items())),
             "skipped_files": self.skipped_files,
             "seconds": {k: round(v, 3) for k, v in sorted(self.timings.items())},

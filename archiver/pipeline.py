@@ -15,8 +15,10 @@ from typing import Callable, Iterable, Iterator
 from . import config
 from .clean import clean_message, is_forward, normalise_subject
 from .errors import ArchiverError
+from .language import tag_language
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
+from .query import Archive
 from .sources import check_sources, read_source
 from .store import Entry, Store, pack_raw
 from .thread import thread
@@ -31,6 +33,7 @@ def parse_stage(raw: RawMessage) -> Message:
 STAGES: tuple[tuple[str, Callable], ...] = (
     ("parse", parse_stage),
     ("clean", clean_message),
+    ("language", tag_language),
 )
 
 
@@ -91,8 +94,9 @@ def _workers() -> int:
 
 def ingest(store: Store, sources: list[str], list_name: str,
            progress: Callable[[int], None] | None = None, batch_size: int | None = None,
-           workers: int | None = None) -> IngestReport:
-    """Ingest every message of the sources into a list, re-thread what changed, and report."""
+           workers: int | None = None, archive: Archive | None = None) -> IngestReport:
+    """Ingest every message of the sources into a list, re-thread what changed, update the
+    archive's search index (when given), and report."""
     report = IngestReport()
     check_sources(sources)
     size = int(batch_size or config.get("batch_size"))
@@ -118,7 +122,30 @@ def ingest(store: Store, sources: list[str], list_name: str,
     # Messages an interrupted earlier ingest stored but never threaded are threaded now.
     for batch in _batches(store.unthreaded(), size):
         _rethread(store, batch, report)
+    if archive is not None and archive.index is not None:
+        # Searchable before the command returns: what was stored is indexed now.
+        started = perf_counter()
+        report.indexed = update_index(archive)
+        report.timings["index"] += perf_counter() - started
     return report
+
+
+def update_index(archive: Archive, chunk: int = 2000) -> int:
+    """Bring the search index up to date with the store; return how many documents changed."""
+    store, total = archive.store, 0
+    while ids := store.unindexed(limit=chunk):
+        archive.index.update(archive.records(ids), chunk=chunk)
+        # Marked only after the index committed: a crash in between re-indexes, never skips.
+        store.mark_indexed(ids)
+        total += len(ids)
+    return total
+
+
+def rebuild_index(archive: Archive) -> int:
+    """Build the search index anew from the store (the store is the truth; the index derived)."""
+    count = archive.index.rebuild(archive.messages())
+    archive.store.mark_all_indexed()
+    return count
 
 
 def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:

@@ -5,20 +5,28 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import func, select
 
+from . import config
+from .errors import ArchiverError
 from . import schema as s
+from .index import Found, SearchIndex
+from .orgs import Organisations, load_organisations
 from .store import CHUNK, Store
 
 
 class Archive:
-    """Read access to one archive's store."""
+    """Read access to one archive: its store and its search index."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, index_dir: Path | None = None,
+                 organisations: Organisations | None = None):
         self.store = store
         self.engine = store.engine
+        self.index = SearchIndex(index_dir) if index_dir else None
+        self.organisations = organisations or load_organisations(str(config.path("organisations_file")))
 
     def lists(self) -> list[dict]:
         """Return each list with its message count."""
@@ -59,9 +67,65 @@ class Archive:
             # Stream: rows are fetched as they are written out, memory stays flat.
             result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
             for batch in result.partitions(CHUNK):
-                extra = self._extras(conn, [row.id for row in batch], [row.message_id for row in batch])
-                for row in batch:
-                    yield _record(row, *extra.get(row.id, ([], [])))
+                yield from self._records(conn, batch)
+
+    def records(self, message_ids: list[str]) -> list[dict]:
+        """Return the records of these messages (those that exist), in the order given."""
+        m = s.messages.c
+        found: dict[str, dict] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(message_ids), CHUNK):
+                rows = conn.execute(select(s.messages)
+                                    .where(m.message_id.in_(message_ids[i:i + CHUNK]))).all()
+                found.update((r["message_id"], r) for r in self._records(conn, rows))
+        return [found[mid] for mid in message_ids if mid in found]
+
+    def _records(self, conn, rows) -> Iterator[dict]:
+        extra = self._extras(conn, [row.id for row in rows], [row.message_id for row in rows])
+        topics = self._topics(conn, [row.id for row in rows])
+        for row in rows:
+            record = _record(row, *extra.get(row.id, ([], [])))
+            record["organisation"] = self.organisations.of(row.from_address)
+            record["topics"] = topics.get(row.id, [])
+            yield record
+
+    def _topics(self, conn, pks: list[int]) -> dict[int, list[str]]:
+        mt = s.message_topics.c
+        found: dict[int, list[tuple[float, str]]] = {}
+        for pk, topic, score in conn.execute(select(mt.message, mt.topic, mt.score)
+                                             .where(mt.message.in_(pks))):
+            found.setdefault(pk, []).append((-score, topic))
+        return {pk: [t for _, t in sorted(items)] for pk, items in found.items()}
+
+    def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
+               by_thread: bool = False) -> dict:
+        """Search the index; return the total, pages, facets and hits with their records."""
+        if self.index is None:
+            raise ArchiverError("this archive has no search index")
+
+        def texts(ids: list[str]) -> dict[str, tuple[str, str, str]]:
+            return {r["message_id"]: (r["own_text"], r["quoted_text"], r["language"])
+                    for r in self.records(ids)}
+
+        found: Found = self.index.search(text, page=page, per_page=per_page, sort=sort,
+                                         by_thread=by_thread, texts=texts)
+        records = {r["message_id"]: r for r in self.records([h.message_id for h in found.hits])}
+        hits = []
+        for hit in found.hits:
+            record = records.get(hit.message_id)
+            if record is None:
+                continue  # indexed but gone from the store: the next update drops it
+            hits.append({"message_id": hit.message_id, "thread_id": record["thread_id"],
+                         "score": hit.score, "date": record["date"],
+                         "from_name": record["from_name"], "from_address": record["from_address"],
+                         "organisation": record["organisation"], "subject": record["subject"],
+                         "lists": record["lists"], "topics": record["topics"],
+                         "language": record["language"], "snippet": hit.snippet})
+        return {"query": text, "total": found.total, "page": found.page, "pages": found.pages,
+                "per_page": found.per_page, "sort": sort, "by_thread": by_thread,
+                "facets": {k: [{"value": v, "count": c} for v, c in items]
+                           for k, items in found.facets.items()},
+                "hits": hits}
 
     def _extras(self, conn, pks: list[int], mids: list[str]) -> dict:
         lists: dict[int, list[str]] = {}
@@ -111,6 +175,7 @@ def _record(row, lists: list[str], sources: list[dict]) -> dict:
         "in_reply_to": row.in_reply_to, "references": row.refs.split(),
         "own_text": row.own_text, "quoted_text": row.quoted_text, "signature": row.signature,
         "footer": row.footer, "content_type": row.content_type, "charset": row.charset,
+        "language": row.language,
         "attachments": json.loads(row.attachments), "archive_url": row.archive_url,
         "raw_sha256": row.raw_sha256, "sources": sources,
         "degraded": row.degraded.split(),

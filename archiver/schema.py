@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, String, Table, Text, UniqueConstraint)
 
 metadata = MetaData()
+SCHEMA_VERSION = 3   # raise on any change; a store of another version is refused with advice
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(50), primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
 lists = Table(
     "lists", metadata,
@@ -43,13 +50,18 @@ messages = Table(
     Column("footer", Text, nullable=False),
     Column("content_type", String(100), nullable=False),
     Column("charset", String(40), nullable=True),
+    Column("language", String(8), nullable=False, default=""),
     Column("attachments", Text, nullable=False, default="[]"),   # JSON list
     Column("degraded", Text, nullable=False, default=""),        # space-separated reasons
     Column("archive_url", Text, nullable=True),
     Column("thread_id", String(32), nullable=True),
     Column("parent_id", Text, nullable=True),
     Column("depth", Integer, nullable=True),
+    # False until the search index holds this message as it is now (new, re-threaded, or in a
+    # new list); the index is brought up to date from these rows, crash or not.
+    Column("indexed", Boolean, nullable=False, default=False),
     Index("ix_messages_thread", "thread_id"),
+    Index("ix_messages_indexed", "indexed"),
     Index("ix_messages_date", "date"),
     Index("ix_messages_from", "from_address"),
     Index("ix_messages_subject_norm", "subject_norm"),
@@ -106,6 +118,23 @@ threads = Table(
     Column("last_date", DateTime, nullable=True),
     Index("ix_threads_last", "last_date"),
     Index("ix_threads_subject_norm", "subject_norm"),
+)
+
+# Agenda topics of a message (from its own words) and of a thread (weighted, overrides applied).
+message_topics = Table(
+    "message_topics", metadata,
+    Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
+    Column("topic", String(80), primary_key=True),
+    Column("score", Float, nullable=False),
+    Index("ix_message_topics_topic", "topic"),
+)
+
+thread_topics = Table(
+    "thread_topics", metadata,
+    Column("thread_id", String(32), primary_key=True),
+    Column("topic", String(80), primary_key=True),
+    Column("weight", Float, nullable=False),
+    Index("ix_thread_topics_topic", "topic"),
 )
 
 # Stand-ins for referenced but missing messages, so a thread's tree can be drawn.

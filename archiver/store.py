@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
-from sqlalchemy import bindparam, create_engine, event, func, select, update
+from sqlalchemy import bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from . import schema as s
@@ -56,6 +56,17 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         s.metadata.create_all(self.engine)
+        self._check_version()
+
+    def _check_version(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._insert_ignore(s.meta), [{"key": "schema_version",
+                                                        "value": str(s.SCHEMA_VERSION)}])
+            found = conn.execute(select(s.meta.c.value)
+                                 .where(s.meta.c.key == "schema_version")).scalar_one()
+        if found != str(s.SCHEMA_VERSION):
+            raise StoreError(f"the store has schema version {found}, this archiver needs "
+                             f"{s.SCHEMA_VERSION}: ingest into a new data directory")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -109,9 +120,7 @@ class Store:
                         for r in new_rows for ref in r["refs"].split()]
             if ref_rows:
                 conn.execute(s.refs.insert(), ref_rows)
-            memberships = [{"message": pk, "list": list_id} for pk in set(pks.values())]
-            if memberships:
-                conn.execute(self._insert_ignore(s.message_lists), memberships)
+            self._add_memberships(conn, list_id, set(pks.values()))
             source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
                             "location": e.raw.location, "envelope": e.raw.envelope,
                             "archive_url": e.raw.archive_url, "seen_at": now,
@@ -143,10 +152,23 @@ class Store:
                  "archive_url": e.raw.archive_url, "seen_at": now, "message_id": ids.get(e.sha256)}
                 for e in entries])
             pks = self._pks(conn, [m for m in ids.values() if m])
-            if pks:
-                conn.execute(self._insert_ignore(s.message_lists),
-                             [{"message": pk, "list": list_id} for pk in set(pks.values())])
+            self._add_memberships(conn, list_id, set(pks.values()))
             self._fill_archive_urls(conn, entries)
+
+    def _add_memberships(self, conn: Connection, list_id: int, pks: set[int]) -> None:
+        """Put messages in a list; those it is new to must be indexed again (their lists grew)."""
+        if not pks:
+            return
+        ml = s.message_lists.c
+        have = set()
+        for part in _chunks(sorted(pks)):
+            have.update(conn.execute(select(ml.message).where(ml.list == list_id)
+                                     .where(ml.message.in_(part))).scalars())
+        new = sorted(pks - have)
+        if new:
+            conn.execute(s.message_lists.insert(), [{"message": pk, "list": list_id} for pk in new])
+            for part in _chunks(new):
+                conn.execute(update(s.messages).where(s.messages.c.id.in_(part)).values(indexed=False))
 
     def _fill_archive_urls(self, conn: Connection, entries: list[Entry]) -> None:
         rows = [{"mid": e.message.message_id, "url": e.raw.archive_url}
@@ -258,7 +280,10 @@ class Store:
             if real:
                 conn.execute(update(s.messages).where(m.message_id == bindparam("mid"))
                              .values(thread_id=bindparam("tid"), parent_id=bindparam("pid"),
-                                     depth=bindparam("dep")),
+                                     depth=bindparam("dep"),
+                                     # the index holds the thread id: a move means re-indexing
+                                     indexed=case((m.thread_id == bindparam("tid"), m.indexed),
+                                                  else_=False)),
                              [{"mid": p.message_id, "tid": p.thread_id, "pid": p.parent_id,
                                "dep": p.depth} for p in real])
             dummies = [{"message_id": p.message_id, "thread_id": p.thread_id,
@@ -287,6 +312,24 @@ class Store:
         if rows:
             conn.execute(s.threads.insert(), rows)
 
+    # --- the search index's bookkeeping ---------------------------------------------------
+    def unindexed(self, after: int = 0, limit: int = 1000) -> list[str]:
+        """Return up to limit ids of messages the index does not hold as they are, by row order."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(m.message_id).where(m.indexed.is_(False))
+                                     .where(m.id > after).order_by(m.id).limit(limit)).scalars())
+
+    def mark_indexed(self, message_ids: list[str], value: bool = True) -> None:
+        with self.engine.begin() as conn:
+            for part in _chunks(message_ids):
+                conn.execute(update(s.messages).where(s.messages.c.message_id.in_(part))
+                             .values(indexed=value))
+
+    def mark_all_indexed(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(s.messages).values(indexed=True))
+
     # --- reading raw bytes ----------------------------------------------------------------
     def raw_bytes(self, sha256: str) -> bytes | None:
         with self.engine.connect() as conn:
@@ -305,7 +348,7 @@ def _message_row(entry: Entry) -> dict:
         "in_reply_to": msg.in_reply_to, "refs": " ".join(msg.thread_refs),
         "body": msg.body, "own_text": msg.own_text, "quoted_text": msg.quoted_text,
         "signature": msg.signature, "footer": msg.footer, "content_type": msg.content_type,
-        "charset": msg.charset,
+        "charset": msg.charset, "language": msg.language,
         "attachments": json.dumps([a.__dict__ for a in msg.attachments], ensure_ascii=False),
         "degraded": " ".join(msg.degraded), "archive_url": entry.raw.archive_url,
     }

@@ -18,7 +18,7 @@ from conftest import eml
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = ROOT / "fixtures" / "messages"
 
-REPORT_KEYS = {"seen", "stored", "duplicates", "unchanged", "degraded", "rejected", "rethreaded",
+REPORT_KEYS = {"seen", "stored", "duplicates", "unchanged", "degraded", "rejected", "rethreaded", "indexed",
                "rejected_reasons", "degraded_reasons", "skipped_files", "seconds"}
 EXPORT_KEYS = {"message_id", "lists", "date", "from_name", "from_address", "subject", "thread_id",
                "parent_id", "depth", "own_text", "quoted_text", "signature", "sources", "degraded"}
@@ -64,7 +64,7 @@ def test_ingest_text_report(runner, tmp_path, mailbox):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == ("seen 3: stored 2, duplicates 0, unchanged 0, rejected 1 "
-                        "(degraded 0, re-threaded 2)")
+                        "(degraded 0, re-threaded 2, indexed 2)")
     assert "  rejected 1: parse: no headers" in lines
     assert f"  skipped file {MESSAGES / 'not-mail.txt'}: not mail" in lines
 

@@ -41,7 +41,7 @@ def assert_adds_up(report) -> None:
 
 
 def test_stage_order_is_data():
-    assert [name for name, _ in STAGES] == ["parse", "clean"]
+    assert [name for name, _ in STAGES] == ["parse", "clean", "language"]
 
 
 def test_ingest_twice_changes_nothing(store, tmp_path):
@@ -54,7 +54,8 @@ def test_ingest_twice_changes_nothing(store, tmp_path):
     second = ingest(store, [source], "bestbits")
     assert second.as_dict() | {"seconds": {}} == {
         "seen": 3, "stored": 0, "duplicates": 0, "unchanged": 3, "degraded": 0, "rejected": 0,
-        "rethreaded": 0, "rejected_reasons": {}, "degraded_reasons": {}, "skipped_files": [], "seconds": {}}
+        "rethreaded": 0, "indexed": 0, "rejected_reasons": {}, "degraded_reasons": {},
+        "skipped_files": [], "seconds": {}}
     after = (count(store, s.messages), count(store, s.raws), count(store, s.sources), count(store, s.rejected))
     assert after == before == (2, 3, 3, 1)
 
