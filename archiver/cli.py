@@ -13,7 +13,9 @@ from . import config
 from .errors import ArchiverError, QueryError
 from .export import RENDERERS, render
 from .pipeline import ingest as run_ingest
-from .pipeline import rebuild_index
+from .pipeline import evaluate_tagger, rebuild_index
+from .pipeline import retag as retag_all
+from .topics import format_evaluation
 from .query import Archive
 from .store import Store
 
@@ -174,6 +176,46 @@ def reindex(ctx: click.Context) -> None:
     with _archive(ctx) as archive:
         count = rebuild_index(archive)
     click.echo(f"indexed {count} messages")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--evaluate", is_flag=True,
+              help="Score the tagger against the sample archive's ground truth.")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False),
+              default=str(config.PROJECT_ROOT / "fixtures" / "sample" / "truth.jsonl"),
+              show_default="fixtures/sample/truth.jsonl", help="Ground truth for --evaluate.")
+@click.pass_context
+def topics(ctx: click.Context, fmt: str, evaluate: bool, truth: str) -> None:
+    """List the agenda's topics with message and thread counts, or evaluate the tagger.
+
+    Example: archiver topics --evaluate
+    """
+    with _archive(ctx) as archive:
+        if evaluate:
+            result = evaluate_tagger(archive, truth)
+            click.echo(json.dumps(result) if fmt == "json" else format_evaluation(result))
+            return
+        rows = archive.topics()
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['slug']:<22} day {row['day']} session {row['session']}  "
+                   f"{row['messages']:>6} messages {row['threads']:>5} threads  {row['label']}")
+
+
+@main.command()
+@click.pass_context
+def retag(ctx: click.Context) -> None:
+    """Re-tag every message after an edit of the taxonomy or the overrides (no re-parsing).
+
+    Example: archiver retag
+    """
+    with _archive(ctx) as archive:
+        result = retag_all(archive)
+    click.echo(f"re-tagged {result['messages']} messages: {result['changed']} changed, "
+               f"{result['indexed']} re-indexed")
 
 
 @main.command()

@@ -49,6 +49,7 @@ class Message:
     raw_sha256: str
     subject_norm: str = ""
     language: str = ""
+    topics: tuple[tuple[str, float], ...] = ()   # agenda topics of the own words, with scores
     own_text: str = ""
     quoted_text: str = ""
     signature: str = ""

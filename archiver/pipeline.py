@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +23,8 @@ from .language import tag_language
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
 from .query import Archive
+from .topics import (Taxonomy, evaluate, load_overrides, load_taxonomy, tag_message,
+                     thread_topics)
 from .sources import check_sources, read_source
 from .store import Entry, Store, pack_raw
 from .thread import thread
@@ -29,11 +35,38 @@ def parse_stage(raw: RawMessage) -> Message:
                          max_bytes=int(config.get("max_message_bytes")))
 
 
+@lru_cache(maxsize=4)
+def _taxonomy(path: str) -> Taxonomy:
+    return load_taxonomy(path)
+
+
+def taxonomy() -> Taxonomy:
+    """Return the configured agenda taxonomy (read once per process)."""
+    return _taxonomy(str(config.path("topics_file")))
+
+
+def overrides() -> dict:
+    """Return the moderators' per-thread topic overrides (read once per process)."""
+    return _overrides(str(config.path("overrides_file")), str(config.path("topics_file")))
+
+
+@lru_cache(maxsize=4)
+def _overrides(path: str, topics_path: str) -> dict:
+    return load_overrides(path, _taxonomy(topics_path)) if Path(path).is_file() else {}
+
+
+def topics_stage(message: Message) -> Message:
+    """Tag a cleaned message with the agenda topics its own words and subject support."""
+    tags = tag_message(message.own_text, message.subject, taxonomy())
+    return replace(message, topics=tuple(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
 # The stages a raw message goes through before it is stored, in order.
 STAGES: tuple[tuple[str, Callable], ...] = (
     ("parse", parse_stage),
     ("clean", clean_message),
     ("language", tag_language),
+    ("topics", topics_stage),
 )
 
 
@@ -141,6 +174,22 @@ def update_index(archive: Archive, chunk: int = 2000) -> int:
     return total
 
 
+def evaluate_tagger(archive: Archive, truth_path: str) -> dict:
+    """Tag the stored messages named in a ground-truth file (JSON lines with message_id and
+    topics) with the current taxonomy, and score the result."""
+    with open(truth_path, encoding="utf-8") as handle:
+        truth = [json.loads(line) for line in handle if line.strip()]
+    truth = [t for t in truth if t.get("message_id")]
+    records = {r["message_id"]: r for r in archive.records([t["message_id"] for t in truth])}
+    if not records:
+        raise ArchiverError("none of the ground truth's messages are in this archive: "
+                            "ingest the sample archive first")
+    known = [t for t in truth if t["message_id"] in records]
+    predicted = {mid: set(tag_message(r["own_text"], r["subject"], taxonomy()))
+                 for mid, r in records.items()}
+    return evaluate(known, predicted)
+
+
 def rebuild_index(archive: Archive) -> int:
     """Build the search index anew from the store (the store is the truth; the index derived)."""
     count = archive.index.rebuild(archive.messages())
@@ -154,9 +203,38 @@ def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
         return
     started = perf_counter()
     inputs = store.thread_inputs(new_ids)
-    store.write_threads(thread(inputs, max_depth=int(config.get("max_thread_depth"))))
+    placements = thread(inputs, max_depth=int(config.get("max_thread_depth")))
+    store.write_threads(placements)
     report.rethreaded += len(inputs)
     report.timings["thread"] += perf_counter() - started
+    started = perf_counter()
+    retag_threads(store, sorted({p.thread_id for p in placements}))
+    report.timings["topics"] += perf_counter() - started
+
+
+def retag_threads(store: Store, thread_ids: list[str]) -> None:
+    """Give threads the topics of their messages, weighted, with moderators' overrides."""
+    pins = overrides()
+    for i in range(0, len(thread_ids), 500):
+        part = thread_ids[i:i + 500]
+        tags = store.message_tags_by_thread(part)
+        store.write_thread_topics({tid: thread_topics(tags.get(tid, []), pins.get(tid))
+                                   for tid in part})
+
+
+def retag(archive: Archive, chunk: int = 2000) -> dict:
+    """Re-tag every message from its stored own words after a taxonomy or override edit,
+    without re-parsing; only tags, thread topics and the index change."""
+    _taxonomy.cache_clear()
+    _overrides.cache_clear()
+    store, changed, seen = archive.store, 0, 0
+    for rows in store.iter_texts(chunk):
+        seen += len(rows)
+        tags = {pk: tag_message(own, subject, taxonomy()) for pk, own, subject in rows}
+        changed += store.replace_message_tags(tags)
+    retag_threads(store, store.thread_ids())
+    indexed = update_index(archive) if archive.index is not None else 0
+    return {"messages": seen, "changed": changed, "indexed": indexed}
 
 
 def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport):

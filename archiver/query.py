@@ -16,6 +16,7 @@ from . import schema as s
 from .index import Found, SearchIndex
 from .orgs import Organisations, load_organisations
 from .store import CHUNK, Store
+from .topics import load_taxonomy
 
 
 class Archive:
@@ -96,6 +97,18 @@ class Archive:
                                              .where(mt.message.in_(pks))):
             found.setdefault(pk, []).append((-score, topic))
         return {pk: [t for _, t in sorted(items)] for pk, items in found.items()}
+
+    def topics(self) -> list[dict]:
+        """Return the agenda's topics in programme order, with message and thread counts."""
+        taxonomy = load_taxonomy(config.path("topics_file"))
+        mt, tt = s.message_topics.c, s.thread_topics.c
+        with self.engine.connect() as conn:
+            messages = dict(conn.execute(select(mt.topic, func.count()).group_by(mt.topic)).all())
+            threads = dict(conn.execute(select(tt.topic, func.count()).group_by(tt.topic)).all())
+        return [{"slug": t.slug, "label": t.label, "day": t.day, "session": t.session,
+                 "session_title": t.session_title, "bullets": list(t.bullets),
+                 "messages": messages.get(t.slug, 0), "threads": threads.get(t.slug, 0)}
+                for t in taxonomy.topics]
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False) -> dict:

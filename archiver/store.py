@@ -120,6 +120,12 @@ class Store:
                         for r in new_rows for ref in r["refs"].split()]
             if ref_rows:
                 conn.execute(s.refs.insert(), ref_rows)
+            stored = set(new_ids)
+            tag_rows = [{"message": pks[e.message.message_id], "topic": slug, "score": score}
+                        for e in parsed if e.message.message_id in stored
+                        for slug, score in e.message.topics]
+            if tag_rows:
+                conn.execute(self._insert_ignore(s.message_topics), tag_rows)
             self._add_memberships(conn, list_id, set(pks.values()))
             source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
                             "location": e.raw.location, "envelope": e.raw.envelope,
@@ -311,6 +317,68 @@ class Store:
                              "last_date": high})
         if rows:
             conn.execute(s.threads.insert(), rows)
+
+    # --- topics -------------------------------------------------------------------------
+    def message_tags_by_thread(self, thread_ids: list[str]) -> dict[str, list[dict[str, float]]]:
+        """Return, per thread, one {topic: score} per message (empty for untagged messages)."""
+        m, mt = s.messages.c, s.message_topics.c
+        out: dict[str, dict[int, dict[str, float]]] = {}
+        with self.engine.connect() as conn:
+            for part in _chunks(thread_ids):
+                for tid, pk, topic, score in conn.execute(
+                        select(m.thread_id, m.id, mt.topic, mt.score)
+                        .outerjoin(s.message_topics, mt.message == m.id)
+                        .where(m.thread_id.in_(part))):
+                    tags = out.setdefault(tid, {}).setdefault(pk, {})
+                    if topic is not None:
+                        tags[topic] = score
+        return {tid: list(by_pk.values()) for tid, by_pk in out.items()}
+
+    def write_thread_topics(self, topics: dict[str, dict[str, float]]) -> None:
+        tt = s.thread_topics.c
+        with self.engine.begin() as conn:
+            for part in _chunks(sorted(topics)):
+                conn.execute(s.thread_topics.delete().where(tt.thread_id.in_(part)))
+            rows = [{"thread_id": tid, "topic": slug, "weight": weight}
+                    for tid, tags in topics.items() for slug, weight in tags.items()]
+            if rows:
+                conn.execute(s.thread_topics.insert(), rows)
+
+    def iter_texts(self, chunk: int = 2000) -> Iterator[list[tuple[int, str, str]]]:
+        """Yield (row id, own words, subject) of every message, a chunk at a time."""
+        m = s.messages.c
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = [tuple(r) for r in conn.execute(select(m.id, m.own_text, m.subject)
+                                                       .where(m.id > last).order_by(m.id).limit(chunk))]
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    def replace_message_tags(self, tags: dict[int, dict[str, float]]) -> int:
+        """Store new tags for messages whose tags changed (and mark them for re-indexing)."""
+        mt = s.message_topics.c
+        with self.engine.begin() as conn:
+            old: dict[int, dict[str, float]] = {}
+            for part in _chunks(sorted(tags)):
+                for pk, topic, score in conn.execute(select(mt.message, mt.topic, mt.score)
+                                                     .where(mt.message.in_(part))):
+                    old.setdefault(pk, {})[topic] = score
+            changed = [pk for pk, new in tags.items() if new != old.get(pk, {})]
+            for part in _chunks(changed):
+                conn.execute(s.message_topics.delete().where(mt.message.in_(part)))
+                conn.execute(update(s.messages).where(s.messages.c.id.in_(part)).values(indexed=False))
+            rows = [{"message": pk, "topic": slug, "score": score}
+                    for pk in changed for slug, score in tags[pk].items()]
+            if rows:
+                conn.execute(s.message_topics.insert(), rows)
+        return len(changed)
+
+    def thread_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(s.threads.c.thread_id)).scalars())
 
     # --- the search index's bookkeeping ---------------------------------------------------
     def unindexed(self, after: int = 0, limit: int = 1000) -> list[str]:

@@ -103,12 +103,12 @@ def load_taxonomy(path) -> Taxonomy:
     """Read and check a taxonomy TOML file (see fixtures/topics.toml)."""
     data = _read_toml(path, "taxonomy")
     where = str(path)
+    # A misspelt table ("[taggr]", "[[topic]]") would otherwise be ignored without a word.
+    _no_unknown_keys(data, {"tagger", "topics"}, where)
     tagger = data.get("tagger", {})
     if not isinstance(tagger, dict):
         raise ArchiverError(f"{where}: [tagger] must be a table")
-    unknown = set(tagger) - set(TAGGER_DEFAULTS)
-    if unknown:
-        raise ArchiverError(f"{where}: unknown [tagger] settings: {', '.join(sorted(unknown))}")
+    _no_unknown_keys(tagger, set(TAGGER_DEFAULTS), f"{where}: [tagger]")
     settings = {}
     for name, default in TAGGER_DEFAULTS.items():
         value = tagger.get(name, default)
@@ -136,6 +136,7 @@ def _topic(raw, number: int, where: str) -> Topic:
         raise ArchiverError(f"{where}: topic #{number} needs a slug of lowercase words joined by "
                             f"hyphens, got {slug!r}")
     name = f"{where}: topic {slug!r}"
+    _no_unknown_keys(raw, {"slug", "label", "day", "session", "bullets", "terms"}, name)
     label = raw.get("label")
     if not isinstance(label, str) or not label.strip():
         raise ArchiverError(f"{name} needs a label")
@@ -143,8 +144,9 @@ def _topic(raw, number: int, where: str) -> Topic:
     if not isinstance(day, int) or isinstance(day, bool) or day < 1:
         raise ArchiverError(f"{name}: day must be a positive whole number, got {day!r}")
     session = raw.get("session")
-    if (not isinstance(session, dict) or not isinstance(session.get("number"), int)
-            or not isinstance(session.get("title"), str) or not session["title"].strip()):
+    if (not isinstance(session, dict) or set(session) != {"number", "title"}
+            or not isinstance(session["number"], int) or isinstance(session["number"], bool)
+            or not isinstance(session["title"], str) or not session["title"].strip()):
         raise ArchiverError(f"{name}: session must be {{ number = N, title = \"...\" }}")
     bullets = raw.get("bullets", [])
     if not isinstance(bullets, list) or not all(isinstance(b, str) and b.strip() for b in bullets):
@@ -168,7 +170,8 @@ def _topic(raw, number: int, where: str) -> Topic:
 
 
 def _build_index(topics: list[Topic]) -> dict:
-    """Map a first token (or '*' for prefix-first patterns) to [(pattern, {slug: weight})]."""
+    """Map a first token to [(pattern, {slug: weight})]; a pattern starting with a prefix word
+    ("виз*") is filed under '*' and the prefix's first letter."""
     merged: dict[tuple[str, ...], dict[str, float]] = {}
     for topic in topics:
         for _, term, weight in topic.terms:
@@ -177,7 +180,7 @@ def _build_index(topics: list[Topic]) -> dict:
             per[topic.slug] = max(weight, per.get(topic.slug, 0.0))
     index: dict[str, list] = {}
     for pattern, weights in merged.items():
-        key = "*" if pattern[0].endswith("*") else pattern[0]
+        key = "*" + pattern[0][0] if pattern[0].endswith("*") else pattern[0]
         index.setdefault(key, []).append((pattern, weights))
     for entries in index.values():
         entries.sort(key=lambda entry: -len(entry[0]))   # longest first: phrases win
@@ -225,6 +228,12 @@ def _read_toml(path, what: str) -> dict:
         raise ArchiverError(f"{path}: not valid TOML: {exc}") from exc
 
 
+def _no_unknown_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ArchiverError(f"{where}: unknown keys {unknown} (expected {sorted(allowed)})")
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -233,11 +242,10 @@ def _is_number(value) -> bool:
 def _matches(words: list[str], index: dict):
     """Yield the {slug: weight} of each term found, leftmost-longest, so a phrase's words are
     not counted again as single words ("statement to WCIT" is not also "WCIT")."""
-    starred = index.get("*", [])
     i = 0
     while i < len(words):
         best = None
-        for pattern, weights in index.get(words[i], []) + starred:
+        for pattern, weights in index.get(words[i], []) + index.get("*" + words[i][0], []):
             if (best is None or len(pattern) > len(best[0])) and _fits(pattern, words, i):
                 best = (pattern, weights)
         if best:

@@ -41,7 +41,7 @@ def assert_adds_up(report) -> None:
 
 
 def test_stage_order_is_data():
-    assert [name for name, _ in STAGES] == ["parse", "clean", "language"]
+    assert [name for name, _ in STAGES] == ["parse", "clean", "language", "topics"]
 
 
 def test_ingest_twice_changes_nothing(store, tmp_path):
