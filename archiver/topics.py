@@ -46,6 +46,11 @@ class Taxonomy:
     repeat_factor: float = TAGGER_DEFAULTS["repeat_factor"]
     index: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def __post_init__(self):
+        # A Taxonomy built in code (a test, a future models.py) matches like a loaded one.
+        if not self.index:
+            object.__setattr__(self, "index", _build_index(self.topics))
+
     @property
     def slugs(self) -> tuple[str, ...]:
         return tuple(topic.slug for topic in self.topics)
@@ -73,7 +78,8 @@ def _stem(token: str) -> str:
         if len(token) > 4 and token.endswith("e"):
             token = token[:-1]
         return token
-    # Arabic attaches the article and some prepositions to the word: الوفد is وفد.
+    # Arabic attaches the article and some prepositions to the word: الوفد is وفد. Other
+    # scripts (Cyrillic) are left whole; their terms take endings with '*'.
     for prefix in ("وال", "بال", "فال", "كال", "لل", "ال"):
         if token.startswith(prefix) and len(token) - len(prefix) >= 3:
             return token[len(prefix):]
@@ -125,7 +131,7 @@ def load_taxonomy(path) -> Taxonomy:
         if topic.slug in seen:
             raise ArchiverError(f"{where}: duplicate topic slug {topic.slug!r}")
         seen.add(topic.slug)
-    return Taxonomy(tuple(topics), index=_build_index(topics), **settings)
+    return Taxonomy(tuple(topics), **settings)
 
 
 def _topic(raw, number: int, where: str) -> Topic:
@@ -169,7 +175,7 @@ def _topic(raw, number: int, where: str) -> Topic:
                  tuple(bullets), tuple(found))
 
 
-def _build_index(topics: list[Topic]) -> dict:
+def _build_index(topics) -> dict:
     """Map a first token to [(pattern, {slug: weight})]; a pattern starting with a prefix word
     ("виз*") is filed under '*' and the prefix's first letter."""
     merged: dict[tuple[str, ...], dict[str, float]] = {}

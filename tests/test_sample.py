@@ -206,3 +206,11 @@ def test_months_ingested_newest_first_thread_the_same(make_store, tmp_path):
             ingest(store, [str(copy)], name, batch_size=13, workers=1)
     trees = thread_trees(Archive(store))
     assert trees == json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
+def test_languages_are_detected_from_own_words(records, truth):
+    known = [t for t in truth if t["message_id"] and len(t["own_text"]) > 40]
+    right = sum(records[t["message_id"]]["language"] == t["language"] for t in known)
+    wrong = [(t["key"], t["language"], records[t["message_id"]]["language"])
+             for t in known if records[t["message_id"]]["language"] != t["language"]]
+    assert right / len(known) >= 0.97, wrong
