@@ -2,96 +2,160 @@
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
+import threading
+import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
-from whoosh import highlight, index, qparser, query, sorting
-from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter
+from whoosh import index, qparser, query, sorting
+from whoosh.index import EmptyIndexError
+from whoosh.analysis import LowercaseFilter, RegexTokenizer, Token, Tokenizer
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, TEXT, Schema
-from whoosh.support.charset import accent_map
+from whoosh.lang import stemmer_for_language, stopwords_for_language
 
 from .errors import QueryError
 from .querylang import prepare
 
-STEMMED = ("en", "fr", "es", "pt")   # languages with their own stemmed fields
+STEMMED = ("en", "fr", "es", "pt")   # languages whose stemmer and stop words are applied
 MAX_EXPANSION = 200                  # words a prefix* may stand for
 MAX_PAGE = 100
-NONE = "-"                           # the value of an empty multi-valued field
-FACETS = {"topic": "topics", "author": "author_facet", "org": "org_facet", "list": "lists",
-          "month": "month", "lang": "lang"}
+FACETS = {"topic": "topics_facet", "author": "author_facet", "org": "org_facet",
+          "list": "lists_facet", "month": "month", "lang": "lang"}
+MULTI = {"topics_facet", "lists_facet"}   # comma-joined sets: counted per member
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+class _Prepared(Tokenizer):
+    """Split analyse()'s output: terms at spaces, and 'a|b' as two terms at one position."""
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for pos, group in enumerate(value.split(), start_pos):
+            for alternative in group.split("|"):
+                token.text, token.boost, token.stopped = alternative, 1.0, False
+                if positions:
+                    token.pos = pos
+                if chars:
+                    token.startchar = token.endchar = start_char
+                yield token
 
 
-def _analyzer(lang: str | None = None):
-    # Accents folded before stemming, at index and query time alike, so "coopération",
-    # "cooperation" and "coopérations" meet.
-    chain = RegexTokenizer() | LowercaseFilter() | CharsetFilter(accent_map)
-    return chain | StemFilter(lang=lang, cachesize=50000) if lang else chain
-
-
-def _text_fields(prefix: str) -> dict:
-    fields = {f"{prefix}_{lang}": TEXT(analyzer=_analyzer(lang)) for lang in STEMMED}
-    fields[f"{prefix}_xx"] = TEXT(analyzer=_analyzer())
-    return fields
-
+# Text fields hold words already analysed for the message's language (lower case, stop words
+# dropped, stemmed, accents folded) by analyse(); Whoosh only splits them. One field for every
+# language keeps the index small and a query word a handful of terms in one field.
+_PREPARED = _Prepared()
 
 SCHEMA = Schema(
     msg_id=ID(stored=True, unique=True),
     thread=ID(stored=True, sortable=True),
-    subject=TEXT(analyzer=_analyzer(), field_boost=2.0),
-    author=TEXT(analyzer=_analyzer()),
-    author_facet=ID(stored=True, sortable=True),
-    org=TEXT(analyzer=_analyzer()),
+    own=TEXT(analyzer=_PREPARED),
+    quoted=TEXT(analyzer=_PREPARED),
+    subject=TEXT(analyzer=_PREPARED, field_boost=2.0),
+    author=TEXT(analyzer=_PREPARED),
+    author_facet=ID(sortable=True),
+    org=TEXT(analyzer=_PREPARED),
     org_facet=ID(sortable=True),
-    lists=KEYWORD(stored=True, commas=True, lowercase=True, vector=True),
-    topics=KEYWORD(stored=True, commas=True, lowercase=True, vector=True),
-    date=DATETIME(stored=True, sortable=True),
+    lists=KEYWORD(commas=True, lowercase=True),
+    lists_facet=ID(sortable=True),
+    topics=KEYWORD(commas=True, lowercase=True),
+    topics_facet=ID(sortable=True),
+    date=DATETIME(sortable=True),
     month=ID(sortable=True),
-    lang=ID(stored=True, sortable=True),
+    lang=ID(sortable=True),
     attachments=BOOLEAN(),
-    **_text_fields("own"),
-    **_text_fields("quoted"),
 )
 
-# What people type, parsed over virtual fields and then mapped onto the real ones.
-_VIRTUAL = Schema(own=TEXT(analyzer=_analyzer()), quoted=TEXT(analyzer=_analyzer()),
-                  subject=TEXT(analyzer=_analyzer()), **{"from": TEXT(analyzer=_analyzer())},
-                  org=TEXT(analyzer=_analyzer()), topic=KEYWORD(lowercase=True),
+# What people type, parsed over these names and then mapped onto the real fields.
+_TYPED = RegexTokenizer(r"\w+") | LowercaseFilter()
+_VIRTUAL = Schema(own=TEXT(analyzer=_TYPED), quoted=TEXT(analyzer=_TYPED),
+                  subject=TEXT(analyzer=_TYPED), **{"from": TEXT(analyzer=_TYPED)},
+                  org=TEXT(analyzer=_TYPED), topic=KEYWORD(lowercase=True),
                   list=KEYWORD(lowercase=True), lang=KEYWORD(lowercase=True))
-_REAL = {"own": [f"own_{lang}" for lang in STEMMED] + ["own_xx"],
-         "quoted": [f"quoted_{lang}" for lang in STEMMED] + ["quoted_xx"],
-         "subject": ["subject"], "from": ["author"], "org": ["org"], "topic": ["topics"],
-         "list": ["lists"], "lang": ["lang"]}
+_REAL = {"own": "own", "quoted": "quoted", "subject": "subject", "from": "author", "org": "org",
+         "topic": "topics", "list": "lists", "lang": "lang"}
+_ANALYSED = {"own", "quoted", "subject", "author", "org"}
+
+
+def fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=200_000)
+def term(word: str, lang: str) -> str | None:
+    """Return the index term of a lower-case word in a language ('' = no stemming), or None
+    for a stop word. Stemmers expect accents, so folding comes after stemming."""
+    if lang in STEMMED:
+        if word in _stops(lang):
+            return None
+        word = _stemmer(lang)(word)
+    return fold(word)
+
+
+def terms(word: str, lang: str) -> tuple[str, ...]:
+    """Return the index terms of a word: its own, and the one it has when typed without
+    accents ('declaração' is stemmed 'declar', 'declaracao' is not), so both spellings find it."""
+    first = term(word, lang)
+    if first is None:
+        return ()
+    plain = fold(word)
+    second = term(plain, lang) if plain != word else None
+    return (first,) if second in (None, first) else (first, second)
+
+
+@lru_cache(maxsize=8)
+def _stops(lang: str) -> frozenset[str]:
+    words = stopwords_for_language(lang)
+    return frozenset(words) | {fold(w) for w in words}
+
+
+@lru_cache(maxsize=8)
+def _stemmer(lang: str):
+    return stemmer_for_language(lang)
+
+
+def analyse(text: str, lang: str) -> str:
+    """Return text as the space-separated index terms of its language."""
+    out = []
+    for match in _WORD.finditer(text.lower()):
+        found = terms(match.group(0), lang)
+        if found:
+            out.append("|".join(found))
+    return " ".join(out)
 
 
 def document(record: dict) -> dict:
     """Return the index document of a message record (as archiver.query builds them)."""
     lang = record.get("language") or ""
-    slot = lang if lang in STEMMED else "xx"
+    lang = lang if lang in STEMMED else ""
     date = record.get("date")
-    when = datetime.fromisoformat(date.replace("Z", "+00:00")).replace(tzinfo=None) if date else None
+    subject = record.get("subject") or ""
+    address = record.get("from_address") or ""
+    lists, topics = sorted(record.get("lists") or []), sorted(record.get("topics") or [])
     doc = {
         "msg_id": record["message_id"], "thread": record.get("thread_id") or "",
-        "subject": record.get("subject") or "",
-        "author": f"{record.get('from_name', '')} {record.get('from_address', '')} "
-                  f"{record.get('from_address', '').replace('@', ' ').replace('.', ' ')}",
-        "author_facet": record.get("from_address") or "",
-        "org": record.get("organisation") or "", "org_facet": record.get("organisation") or "",
-        # A placeholder keeps every document's term vector present: Whoosh's overlapping facets
-        # fail on a segment where no document has one.
-        "lists": ",".join(record.get("lists") or []) or NONE,
-        "topics": ",".join(record.get("topics") or []) or NONE,
-        "month": date[:7] if date else "", "lang": lang,
-        "attachments": bool(record.get("attachments")),
         # Own words are searched with the subject, so a thread's title finds its messages.
-        f"own_{slot}": f"{record.get('subject') or ''}\n{record.get('own_text') or ''}",
-        f"quoted_{slot}": record.get("quoted_text") or "",
+        "own": analyse(f"{subject}\n{record.get('own_text') or ''}", lang),
+        "quoted": analyse(record.get("quoted_text") or "", lang),
+        "subject": analyse(subject, lang),
+        "author": analyse(f"{record.get('from_name', '')} {address} {address.replace('@', ' ')}", ""),
+        "author_facet": address, "org": analyse(record.get("organisation") or "", ""),
+        "org_facet": record.get("organisation") or "",
+        "lists": ",".join(lists), "lists_facet": ",".join(lists),
+        "topics": ",".join(topics), "topics_facet": ",".join(topics),
+        "month": date[:7] if date else "", "lang": record.get("language") or "",
+        "attachments": bool(record.get("attachments")),
     }
-    if when is not None:
-        doc["date"] = when
+    if date:
+        doc["date"] = datetime.fromisoformat(date.replace("Z", "+00:00")).replace(tzinfo=None)
     return doc
 
 
@@ -116,38 +180,53 @@ class Found:
 
 
 class SearchIndex:
-    """A Whoosh index in a directory: opened lazily, created when missing."""
+    """A Whoosh index in a directory, created when missing; its searcher is kept open and
+    refreshed when a writer has committed (opening one costs more than most searches)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._searcher = None
+        self._lock = threading.Lock()
 
     def _open(self):
-        if not index.exists_in(self.path):
-            self.path.mkdir(parents=True, exist_ok=True)
-            return index.create_in(self.path, SCHEMA)
+        for attempt in range(10):
+            try:
+                return index.open_dir(self.path)
+            except EmptyIndexError:
+                self.path.mkdir(parents=True, exist_ok=True)
+                return index.create_in(self.path, SCHEMA)
+            except FileNotFoundError:
+                # A writer replaced the table of contents between listing and opening it:
+                # the next look finds the new one.
+                time.sleep(0.01 * (attempt + 1))
         return index.open_dir(self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
 
     def doc_count(self) -> int:
         return self._open().doc_count()
 
-    def update(self, records: Iterable[dict], chunk: int = 2000,
-               on_commit: Callable[[list[str]], None] | None = None) -> int:
-        """Add or replace the documents of records; one commit per chunk, then on_commit(ids)."""
+    def update(self, records: Iterable[dict], chunk: int = 2000) -> int:
+        """Add or replace the documents of records, one commit per chunk."""
         ix = self._open()
         total = 0
         iterator = iter(records)
         while batch := list(islice(iterator, chunk)):
+            # Replacing looks each id up first; an empty index has nothing to replace.
+            fresh = ix.is_empty()
             writer = ix.writer(limitmb=128)
             try:
                 for record in batch:
-                    writer.update_document(**document(record))
+                    (writer.add_document if fresh else writer.update_document)(**document(record))
             except BaseException:
                 writer.cancel()
                 raise
             writer.commit()
             total += len(batch)
-            if on_commit:
-                on_commit([r["message_id"] for r in batch])
         return total
 
     def rebuild(self, records: Iterable[dict]) -> int:
@@ -155,8 +234,7 @@ class SearchIndex:
         fresh = self.path.with_name(self.path.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
-        ix = index.create_in(fresh, SCHEMA)
-        writer = ix.writer(limitmb=256)
+        writer = index.create_in(fresh, SCHEMA).writer(limitmb=256)
         count = 0
         try:
             for record in records:
@@ -166,6 +244,7 @@ class SearchIndex:
             writer.cancel()
             raise
         writer.commit()
+        self.close()
         old = self.path.with_name(self.path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.path.exists():
@@ -173,6 +252,17 @@ class SearchIndex:
         fresh.rename(self.path)
         shutil.rmtree(old, ignore_errors=True)
         return count
+
+    def _current(self):
+        with self._lock:
+            # A new searcher when a writer has committed: refresh() may keep readers that miss
+            # the deletions of replaced documents, which then show up twice.
+            if self._searcher is not None and not self._searcher.up_to_date():
+                self._searcher.close()
+                self._searcher = None
+            if self._searcher is None:
+                self._searcher = self._open().searcher()
+            return self._searcher
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False, hidden_lists: Iterable[str] = (),
@@ -185,42 +275,49 @@ class SearchIndex:
         if page < 1:
             raise QueryError("pages are numbered from 1")
         parsed = prepare(text)
-        ix = self._open()
-        with ix.searcher() as searcher:
-            q = _parse(parsed.text, searcher.reader()) if parsed.text else query.Every()
-            filters = [query.DateRange("date", _naive(parsed.start), _naive(parsed.end))] \
-                if parsed.start or parsed.end else []
-            mask = query.Or([query.Term("lists", name.lower()) for name in hidden_lists]) \
-                if hidden_lists else None
-            options = {"groupedby": {name: sorting.FieldFacet(fieldname, allow_overlap=fieldname in
-                                                             ("topics", "lists"), maptype=sorting.Count)
-                                     for name, fieldname in FACETS.items()},
-                       "terms": True}
-            if filters:
-                options["filter"] = query.And(filters) if len(filters) > 1 else filters[0]
-            if mask is not None:
-                options["mask"] = mask
-            if sort != "relevance":
-                options["sortedby"] = "date"
-                options["reverse"] = sort == "newest"
-            if by_thread:
-                options["collapse"] = "thread"
-                options["collapse_limit"] = 1
-            results = searcher.search(q, limit=page * per_page, **options)
-            # With collapsing, every thread counts once: the matches less those folded away.
-            total = len(results) - sum(results.collapsed_counts.values()) if by_thread else len(results)
-            start = (page - 1) * per_page
-            chosen = [results[i] for i in range(start, min(start + per_page, results.scored_length()))]
-            hits = [Hit(message_id=h["msg_id"], thread_id=h["thread"], score=round(h.score or 0.0, 4))
-                    for h in chosen]
-            if texts and hits:
-                _snippets(chosen, hits, texts([h.message_id for h in hits]))
-            facets = {name: sorted(((str(k), v) for k, v in results.groups(name).items()
-                                    if k and k != NONE),
-                                   key=lambda kv: (-kv[1], kv[0]))[:15]
-                      for name in FACETS}
+        searcher = self._current()
+        q = _parse(parsed.text, searcher.reader()) if parsed.text else query.Every()
+        options: dict = {"groupedby": {name: sorting.FieldFacet(f, maptype=sorting.Count)
+                                       for name, f in FACETS.items()}}
+        if by_thread:
+            options["groupedby"]["thread"] = sorting.FieldFacet("thread", maptype=sorting.Count)
+            options["collapse"] = "thread"
+            options["collapse_limit"] = 1
+        # Dates and hidden lists go into the query itself: Whoosh's filter and mask bypass
+        # collapsing by thread.
+        if parsed.start or parsed.end:
+            q = query.And([q, query.DateRange("date", _naive(parsed.start), _naive(parsed.end),
+                                              endexcl=True)])
+        if hidden_lists:
+            q = query.AndNot(q, query.Or([query.Term("lists", n.lower()) for n in hidden_lists]))
+        if sort != "relevance":
+            options["sortedby"] = "date"
+            options["reverse"] = sort == "newest"
+        results = searcher.search(q, limit=page * per_page, **options)
+        total = len(results.groups("thread")) if by_thread else len(results)
+        start = (page - 1) * per_page
+        chosen = [results[i] for i in range(start, min(start + per_page, results.scored_length()))]
+        hits = [Hit(message_id=h["msg_id"], thread_id=h["thread"], score=round(h.score or 0.0, 4))
+                for h in chosen]
+        if texts and hits:
+            wanted = _terms_of(q)
+            found = texts([h.message_id for h in hits])
+            for hit in hits:
+                own, quoted, lang = found.get(hit.message_id, ("", "", ""))
+                hit.snippet = snippet(own, quoted, lang, wanted)
+        facets = {name: _facet(results.groups(name), fieldname in MULTI)
+                  for name, fieldname in FACETS.items()}
         pages = max(1, -(-total // per_page))
         return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
+
+
+def _facet(groups: dict, multi: bool) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for key, count in groups.items():
+        for value in (str(key).split(",") if multi else [str(key)]) if key else []:
+            if value:
+                counts[value] = counts.get(value, 0) + count
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -230,88 +327,97 @@ def _naive(value: datetime | None) -> datetime | None:
 def _parse(text: str, reader) -> query.Query:
     parser = qparser.MultifieldParser(["own", "subject"], _VIRTUAL, fieldboosts={"subject": 2.0})
     parser.remove_plugin_class(qparser.WildcardPlugin)
+    parser.remove_plugin_class(qparser.RangePlugin)
     parser.add_plugin(qparser.PrefixPlugin())
     try:
-        parsed = parser.parse(text)
+        result = _to_real(parser.parse(text), reader)
+    except QueryError:
+        raise
     except Exception as exc:  # the parser raises assorted types on odd input
         raise QueryError(f"the query could not be read: {exc}") from exc
-    result = _to_real(parsed, reader)
-    if result is query.NullQuery or isinstance(result, query.NullQuery.__class__):
-        raise QueryError("the query has no words to search for")
+    if result is query.NullQuery:
+        raise QueryError("the query has only very common words (such as 'the' or 'de'): add more")
     return result
 
 
 def _to_real(q: query.Query, reader) -> query.Query:
-    """Map a parsed query from the fields people type onto the index's fields, stemming each
-    word with each field's analyzer; iterative over the tree (queries can nest deeply)."""
+    """Map a parsed query from the fields people type onto the index's fields."""
     if isinstance(q, (query.Term, query.Phrase, query.Prefix)):
         return _leaf(q, reader)
-    if hasattr(q, "subqueries"):
-        return q.apply(lambda child: _to_real(child, reader))
     if isinstance(q, query.Not):
-        return query.Not(_to_real(q.query, reader))
+        # "NOT x" alone must start from every live document (a bare Not can return the old
+        # copies of replaced documents); inside an And, Whoosh subtracts it properly.
+        return query.AndNot(query.Every(), _to_real(q.query, reader))
+    if isinstance(q, query.And):
+        parts = [query.Not(_to_real(c.query, reader)) if isinstance(c, query.Not) else _to_real(c, reader)
+                 for c in q.subqueries]
+        return query.And(parts, boost=q.boost).normalize()
+    if hasattr(q, "subqueries"):
+        return q.apply(lambda child: _to_real(child, reader)).normalize()
     return q
 
 
 def _leaf(q: query.Query, reader) -> query.Query:
-    names = _REAL.get(q.fieldname, [q.fieldname])
-    options = []
-    for name in names:
-        fieldobj = SCHEMA[name]
-        if isinstance(q, query.Prefix):
-            if len(q.text) < 2:
-                raise QueryError(f"'{q.text}*' is too short: give at least two letters before *")
-            stem = next(iter(fieldobj.process_text(q.text, mode="query")), q.text.lower())
-            words = list(islice(reader.expand_prefix(name, stem), MAX_EXPANSION + 1))
-            if len(words) > MAX_EXPANSION:
-                raise QueryError(f"'{q.text}*' matches more than {MAX_EXPANSION} words: give more letters")
-            options.extend(query.Term(name, w) for w in words)
-            continue
-        if isinstance(q, query.Phrase):
-            stems = [t for word in q.words for t in fieldobj.process_text(word, mode="query")]
-            if stems:
-                options.append(query.Phrase(name, stems, boost=q.boost))
-            continue
-        stems = list(fieldobj.process_text(q.text, mode="query")) if fieldobj.analyzer else [q.text]
-        if len(stems) == 1:
-            options.append(query.Term(name, stems[0], boost=q.boost))
-        elif stems:
-            options.append(query.Phrase(name, stems, boost=q.boost))
+    name = _REAL.get(q.fieldname, q.fieldname)
+    langs = STEMMED + ("",) if name in _ANALYSED else None
+    if isinstance(q, query.Prefix):
+        stem = fold(q.text.lower())
+        if len(stem) < 2:
+            raise QueryError(f"'{q.text}*' is too short: give at least two letters before *")
+        words = list(islice(reader.expand_prefix(name, stem), MAX_EXPANSION + 1))
+        if len(words) > MAX_EXPANSION:
+            raise QueryError(f"'{q.text}*' matches more than {MAX_EXPANSION} words: give more letters")
+        options = [query.Term(name, w) for w in words]
+    elif langs is None:
+        options = [query.Term(name, q.text.lower())] if isinstance(q, query.Term) else \
+            [query.Phrase(name, [w.lower() for w in q.words])]
+    elif isinstance(q, query.Phrase):
+        # One phrase per language's analysis of its words, each distinct one once.
+        shapes = {tuple(t for t in (term(w, lang) for w in q.words) if t) for lang in langs}
+        options = [query.Phrase(name, list(s), boost=q.boost) if len(s) > 1
+                   else query.Term(name, s[0], boost=q.boost) for s in sorted(shapes) if s]
+    else:
+        found = {term(q.text, lang) for lang in langs} - {None}
+        options = [query.Term(name, t, boost=q.boost) for t in sorted(found)]
     if not options:
         return query.NullQuery
     return options[0] if len(options) == 1 else query.Or(options)
 
 
-class _Marks(highlight.Formatter):
-    """Mark matched words as <mark>...</mark>, the rest HTML-escaped."""
-
-    between = " … "
-
-    def format_token(self, text, token, replace=False):
-        return f"<mark>{highlight.htmlescape(highlight.get_text(text, token, replace))}</mark>"
-
-    def format_fragment(self, fragment, replace=False):
-        out, index_ = [], fragment.startchar
-        text = fragment.text
-        for token in fragment.matches:
-            if token.startchar < index_:
-                continue
-            out.append(highlight.htmlescape(text[index_:token.startchar]))
-            out.append(self.format_token(text, token, replace))
-            index_ = token.endchar
-        out.append(highlight.htmlescape(text[index_:fragment.endchar]))
-        return "".join(out)
+def _terms_of(q: query.Query) -> set[str]:
+    """Return the index terms of a query's own-words, subject and quoted parts (for snippets)."""
+    found: set[str] = set()
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, query.Not):
+            continue  # words the query excludes are not what the reader looks for
+        if isinstance(node, query.Term) and node.fieldname in ("own", "subject", "quoted"):
+            found.add(node.text)
+        elif isinstance(node, query.Phrase) and node.fieldname in ("own", "subject", "quoted"):
+            found.update(node.words)
+        stack.extend(node.children())
+    return found
 
 
-def _snippets(chosen, hits: list[Hit], texts: dict[str, tuple[str, str, str]]) -> None:
-    formatter = _Marks()
-    fragmenter = highlight.ContextFragmenter(maxchars=220, surround=60)
-    for hit, result in zip(hits, chosen):
-        own, quoted, lang = texts.get(hit.message_id, ("", "", ""))
-        slot = lang if lang in STEMMED else "xx"
-        result.results.fragmenter = fragmenter
-        result.results.formatter = formatter
-        snippet = result.highlights(f"own_{slot}", text=own, top=2) if own else ""
-        if not snippet and quoted:
-            snippet = result.highlights(f"quoted_{slot}", text=quoted, top=2)
-        hit.snippet = snippet or highlight.htmlescape(" ".join(own.split())[:200])
+def snippet(own: str, quoted: str, lang: str, wanted: set[str], width: int = 220) -> str:
+    """Return an HTML snippet of a message: the stretch of its own words (else its quoted text)
+    with most matched words, each marked <mark>, everything else escaped."""
+    lang = lang if lang in STEMMED else ""
+    for text in (own, quoted):
+        text = " ".join(text.split())
+        spans = [m.span() for m in _WORD.finditer(text)
+                 if wanted.intersection(terms(m.group(0).lower(), lang))]
+        if spans:
+            best = max(range(len(spans)), key=lambda i: sum(1 for s in spans[i:] if s[0] < spans[i][0] + width))
+            start = max(0, spans[best][0] - 40)
+            end = min(len(text), start + width)
+            out, at = [], start
+            for a, b in spans:
+                if a >= start and b <= end:
+                    out += [html.escape(text[at:a]), "<mark>", html.escape(text[a:b]), "</mark>"]
+                    at = b
+            out.append(html.escape(text[at:end]))
+            return ("… " if start else "") + "".join(out) + (" …" if end < len(text) else "")
+    text = " ".join(own.split())
+    return html.escape(text[:width]) + (" …" if len(text) > width else "")

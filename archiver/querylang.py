@@ -11,7 +11,10 @@ from .errors import QueryError
 MAX_QUERY = 500
 FIELDS = ("from", "org", "subject", "topic", "list", "lang", "date", "quoted")
 _FIELD = re.compile(r'(?<![\w"])([A-Za-z_]+):')
-_DATE = re.compile(r"(?<!\S)date:(\S*)")
+_EMPTY_FIELD = re.compile(r'(?<![\w"])([A-Za-z_]+):(?=[\s()]|$)')
+# date: may stand inside parentheses; its value ends at a space or a parenthesis.
+_DATE = re.compile(r'(?<![\w"])date:([^\s()]*)')
+_NEGATED_DATE = re.compile(r'(?:\bNOT\s+|(?<![\w"])-)date:')
 _DAY = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 
 
@@ -43,6 +46,16 @@ def prepare(query: str) -> Parsed:
         if name.lower() not in FIELDS:
             raise QueryError(f"unknown field '{name}:'; the fields are "
                              + ", ".join(f + ":" for f in FIELDS) + " (put the word in quotes to search it)")
+    empty = _EMPTY_FIELD.search(re.sub(r'"[^"]*"', "Q", text))  # a phrase is a value
+    if empty and empty.group(1).lower() != "date":
+        raise QueryError(f"'{empty.group(1)}:' needs a value right after the colon, such as "
+                         f"{empty.group(1).lower()}:word")
+    if _NEGATED_DATE.search(outside):
+        raise QueryError("date: cannot be negated; give the range you want, such as date:..2012-10")
+    # Field names are case-insensitive: FROM:joao is from:joao (outside phrases only).
+    text = re.sub(r'"[^"]*"|(?<![\w"])([A-Za-z_]+):',
+                  lambda m: m.group(0) if m.group(0).startswith('"') else m.group(1).lower() + ":", text)
+    outside = re.sub(r'"[^"]*"', " ", text)
     start = end = None
     for value in _DATE.findall(outside):
         low, high = date_range(value)
