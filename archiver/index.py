@@ -210,23 +210,25 @@ class SearchIndex:
     def doc_count(self) -> int:
         return self._open().doc_count()
 
-    def update(self, records: Iterable[dict], chunk: int = 2000) -> int:
-        """Add or replace the documents of records, one commit per chunk."""
+    def update(self, records: Iterable[dict]) -> int:
+        """Add or replace the documents of records in one commit (Whoosh merges segments at each
+        commit, so one per ingest is much cheaper than one per batch)."""
         ix = self._open()
+        # Replacing looks each id up first; an empty index has nothing to replace.
+        add = ix.is_empty()
+        writer = ix.writer(limitmb=256)
         total = 0
-        iterator = iter(records)
-        while batch := list(islice(iterator, chunk)):
-            # Replacing looks each id up first; an empty index has nothing to replace.
-            fresh = ix.is_empty()
-            writer = ix.writer(limitmb=128)
-            try:
-                for record in batch:
-                    (writer.add_document if fresh else writer.update_document)(**document(record))
-            except BaseException:
-                writer.cancel()
-                raise
+        try:
+            for record in records:
+                (writer.add_document if add else writer.update_document)(**document(record))
+                total += 1
+        except BaseException:
+            writer.cancel()
+            raise
+        if total:
             writer.commit()
-            total += len(batch)
+        else:
+            writer.cancel()
         return total
 
     def rebuild(self, records: Iterable[dict]) -> int:

@@ -165,12 +165,20 @@ def ingest(store: Store, sources: list[str], list_name: str,
 
 def update_index(archive: Archive, chunk: int = 2000) -> int:
     """Bring the search index up to date with the store; return how many documents changed."""
-    store, total = archive.store, 0
-    while ids := store.unindexed(limit=chunk):
-        archive.index.update(archive.records(ids), chunk=chunk)
-        # Marked only after the index committed: a crash in between re-indexes, never skips.
-        store.mark_indexed(ids)
-        total += len(ids)
+    store = archive.store
+    done: list[tuple[int, int]] = []   # row id ranges sent to the index
+
+    def records() -> Iterator[dict]:
+        after = 0
+        while rows := store.unindexed(after=after, limit=chunk):
+            done.append((rows[0][0], rows[-1][0]))
+            after = rows[-1][0]
+            yield from archive.records([mid for _, mid in rows])
+
+    total = archive.index.update(records())
+    # Marked only after the index committed: a crash in between re-indexes, never skips.
+    for low, high in done:
+        store.mark_indexed(low, high)
     return total
 
 

@@ -381,18 +381,21 @@ class Store:
             return list(conn.execute(select(s.threads.c.thread_id)).scalars())
 
     # --- the search index's bookkeeping ---------------------------------------------------
-    def unindexed(self, after: int = 0, limit: int = 1000) -> list[str]:
-        """Return up to limit ids of messages the index does not hold as they are, by row order."""
+    def unindexed(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
+        """Return up to limit (row id, Message-ID) of messages the index does not hold as they
+        are, in row order after the given row id."""
         m = s.messages.c
         with self.engine.connect() as conn:
-            return list(conn.execute(select(m.message_id).where(m.indexed.is_(False))
-                                     .where(m.id > after).order_by(m.id).limit(limit)).scalars())
+            return [tuple(r) for r in conn.execute(
+                select(m.id, m.message_id).where(m.indexed.is_(False)).where(m.id > after)
+                .order_by(m.id).limit(limit))]
 
-    def mark_indexed(self, message_ids: list[str], value: bool = True) -> None:
+    def mark_indexed(self, low: int, high: int) -> None:
+        """Mark the messages of a row id range as indexed (an ingest is the only writer)."""
+        m = s.messages.c
         with self.engine.begin() as conn:
-            for part in _chunks(message_ids):
-                conn.execute(update(s.messages).where(s.messages.c.message_id.in_(part))
-                             .values(indexed=value))
+            conn.execute(update(s.messages).where(m.id.between(low, high))
+                         .where(m.indexed.is_(False)).values(indexed=True))
 
     def mark_all_indexed(self) -> None:
         with self.engine.begin() as conn:
