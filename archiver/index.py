@@ -217,7 +217,7 @@ class SearchIndex:
         ix = self._open()
         # Replacing looks each id up first; an empty index has nothing to replace.
         add = ix.is_empty()
-        writer = ix.writer(limitmb=256)
+        writer = ix.writer(limitmb=128)
         total = 0
         try:
             for record in records:
