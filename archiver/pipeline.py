@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-from dataclasses import replace
-from functools import lru_cache
-from pathlib import Path
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from functools import lru_cache
 from itertools import islice
+from pathlib import Path
 from time import perf_counter
 from typing import Callable, Iterable, Iterator
 
@@ -23,11 +23,12 @@ from .language import tag_language
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
 from .query import Archive
-from .topics import (Taxonomy, evaluate, load_overrides, load_taxonomy, tag_message,
-                     thread_topics)
 from .sources import check_sources, read_source
 from .store import Entry, Store, pack_raw
 from .thread import thread
+from .topics import (Taxonomy, evaluate, load_overrides, load_taxonomy, tag_message,
+                     thread_topics)
+
 
 def parse_stage(raw: RawMessage) -> Message:
     """Parse with the configured bounds on MIME parts and message size."""
