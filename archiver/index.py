@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 from whoosh import index, qparser, query, sorting
 from whoosh.index import EmptyIndexError
+from whoosh.query.qcore import QueryError as WhooshQueryError
 from whoosh.analysis import LowercaseFilter, RegexTokenizer, Token, Tokenizer
 from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
@@ -187,13 +188,17 @@ class SearchIndex:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._searcher = None
+        self._inode = None
         self._lock = threading.Lock()
 
-    def _open(self):
+    def _open(self, create: bool = True):
+        """Open the index; writers create a missing one, readers get None (nothing indexed)."""
         for attempt in range(10):
             try:
                 return index.open_dir(self.path)
             except EmptyIndexError:
+                if not create:
+                    return None
                 self.path.mkdir(parents=True, exist_ok=True)
                 return index.create_in(self.path, SCHEMA)
             except FileNotFoundError:
@@ -209,7 +214,8 @@ class SearchIndex:
                 self._searcher = None
 
     def doc_count(self) -> int:
-        return self._open().doc_count()
+        ix = self._open(create=False)
+        return ix.doc_count() if ix else 0
 
     def update(self, records: Iterable[dict]) -> int:
         """Add or replace the documents of records in one commit (Whoosh merges segments at each
@@ -260,11 +266,14 @@ class SearchIndex:
         with self._lock:
             # A new searcher when a writer has committed: refresh() may keep readers that miss
             # the deletions of replaced documents, which then show up twice.
-            if self._searcher is not None and not self._searcher.up_to_date():
+            # After a rebuild the directory is another one, possibly at the same generation.
+            inode = self.path.stat().st_ino if self.path.exists() else None
+            if self._searcher is not None and (inode != self._inode or not self._searcher.up_to_date()):
                 self._searcher.close()
                 self._searcher = None
             if self._searcher is None:
-                self._searcher = self._open().searcher()
+                ix = self._open(create=False)
+                self._searcher, self._inode = (ix.searcher() if ix else None), inode
             return self._searcher
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
@@ -279,6 +288,9 @@ class SearchIndex:
             raise QueryError("pages are numbered from 1")
         parsed = prepare(text)
         searcher = self._current()
+        if searcher is None:
+            return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
+                         facets={name: [] for name in FACETS})
         q = _parse(parsed.text, searcher.reader()) if parsed.text else query.Every()
         options: dict = {"groupedby": {name: sorting.FieldFacet(f, maptype=sorting.Count)
                                        for name, f in FACETS.items()}}
@@ -296,7 +308,10 @@ class SearchIndex:
         if sort != "relevance":
             options["sortedby"] = "date"
             options["reverse"] = sort == "newest"
-        results = searcher.search(q, limit=page * per_page, **options)
+        try:
+            results = searcher.search(q, limit=page * per_page, **options)
+        except WhooshQueryError as exc:
+            raise QueryError(f"the query cannot be run: {exc}") from exc
         total = len(results.groups("thread")) if by_thread else len(results)
         start = (page - 1) * per_page
         chosen = [results[i] for i in range(start, min(start + per_page, results.scored_length()))]
@@ -372,8 +387,10 @@ def _leaf(q: query.Query, reader) -> query.Query:
             raise QueryError(f"'{q.text}*' matches more than {MAX_EXPANSION} words: give more letters")
         options = [query.Term(name, w) for w in words]
     elif langs is None:
-        options = [query.Term(name, q.text.lower())] if isinstance(q, query.Term) else \
-            [query.Phrase(name, [w.lower() for w in q.words])]
+        # Keyword fields keep no positions: "a b" there means both values.
+        words = [q.text] if isinstance(q, query.Term) else q.words
+        terms_ = [query.Term(name, w.lower()) for w in words]
+        return terms_[0] if len(terms_) == 1 else query.And(terms_)
     elif isinstance(q, query.Phrase):
         # One phrase per language's analysis of its words, each distinct one once, and only
         # those whose every word is in the index (the others cannot match and cost time).

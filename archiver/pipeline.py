@@ -139,8 +139,11 @@ def ingest(store: Store, sources: list[str], list_name: str,
     pool = None
     pending = None
     try:
+        previous: set[str] = set()
         for number, batch in enumerate(_batches(raws, size)):
-            fresh, repeats = _classify(store, batch, list_name, report)
+            # The batch before is still being written: its new raw messages count as seen.
+            fresh, repeats = _classify(store, batch, list_name, report, previous)
+            previous = {sha for _, sha in fresh}
             if number == 1 and count > 1:
                 # Only an archive of more than one batch is worth starting worker processes.
                 pool = ProcessPoolExecutor(count, mp_context=_context())
@@ -246,14 +249,15 @@ def retag(archive: Archive, chunk: int = 2000) -> dict:
     return {"messages": seen, "changed": changed, "indexed": indexed}
 
 
-def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport):
+def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport,
+              previous: set[str]):
     """Split a batch into new raw messages and ones seen before (unchanged or duplicates)."""
     started = perf_counter()
     shas = [hashlib.sha256(raw.data).hexdigest() for raw in batch]
     known = store.known(shas)
     fresh: list[tuple[RawMessage, str]] = []
     repeats: list[Entry] = []
-    in_batch: set[str] = set()
+    in_batch: set[str] = set(previous)
     for raw, sha in zip(batch, shas):
         report.seen += 1
         places = known.get(sha)

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from . import schema as s
 from .errors import StoreError
@@ -59,11 +60,18 @@ class Store:
         self._check_version()
 
     def _check_version(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(self._insert_ignore(s.meta), [{"key": "schema_version",
-                                                        "value": str(s.SCHEMA_VERSION)}])
-            found = conn.execute(select(s.meta.c.value)
-                                 .where(s.meta.c.key == "schema_version")).scalar_one()
+        # Read first: readers must not need the write lock an ingest may be holding.
+        query = select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(query).scalar()
+            if found is None:
+                with self.engine.begin() as conn:
+                    conn.execute(self._insert_ignore(s.meta), [{"key": "schema_version",
+                                                                "value": str(s.SCHEMA_VERSION)}])
+                    found = conn.execute(query).scalar_one()
+        except OperationalError as exc:
+            raise StoreError(f"the store cannot be read: {exc.orig}") from exc
         if found != str(s.SCHEMA_VERSION):
             raise StoreError(f"the store has schema version {found}, this archiver needs "
                              f"{s.SCHEMA_VERSION}: ingest into a new data directory")
@@ -239,10 +247,13 @@ class Store:
                     threads.add(tid)
             for subject, date in orphans:
                 threads.update(self._host_threads(conn, subject, date))
-            for part in _chunks(sorted(subjects)):
+            lowered = sorted({subject.lower() for subject in subjects if subject})
+            for part in _chunks(lowered):
+                # Replies that lost their references, anywhere in a thread, may move to a new
+                # host of their subject.
                 threads.update(conn.execute(
-                    select(t.thread_id).join(s.messages, m.message_id == t.root_id)
-                    .where(t.subject_norm.in_(part)).where(m.is_reply).where(m.refs == "")).scalars())
+                    select(m.thread_id).where(func.lower(m.subject_norm).in_(part))
+                    .where(m.is_reply).where(m.refs == "")).scalars())
             threads.discard(None)
             for part in _chunks(sorted(threads)):
                 wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
@@ -305,13 +316,18 @@ class Store:
             stats = conn.execute(select(m.thread_id, func.count(), func.min(m.date), func.max(m.date),
                                         func.min(m.id)).where(m.thread_id.in_(part))
                                  .group_by(m.thread_id)).all()
-            first = {tid: pk for tid, _, _, _, pk in stats}
+            # The thread's subject is its root's, or (under a stand-in) its earliest message's.
+            first = {}
+            for tid, pk, depth, date in conn.execute(
+                    select(m.thread_id, m.id, m.depth, m.date).where(m.thread_id.in_(part))
+                    .order_by(m.thread_id, m.depth, m.date, m.id)):
+                first.setdefault(tid, pk)
             roots = dict(conn.execute(select(m.thread_id, m.message_id)
                                       .where(m.thread_id.in_(part)).where(m.depth == 0)).all())
             heads = {pk: (subj, norm) for pk, subj, norm in conn.execute(
                 select(m.id, m.subject, m.subject_norm).where(m.id.in_(list(first.values()))))}
-            for tid, count, low, high, pk in stats:
-                subject, norm = heads[pk]
+            for tid, count, low, high, _ in stats:
+                subject, norm = heads[first[tid]]
                 rows.append({"thread_id": tid, "root_id": roots.get(tid, ""), "subject": subject,
                              "subject_norm": norm, "size": count, "first_date": low,
                              "last_date": high})

@@ -270,3 +270,28 @@ def test_worker_processes_give_the_same_archive(make_store, tmp_path, monkeypatc
     assert results[0] == results[1]
     assert results[0][0]["stored"] == 40 and results[0][0]["rejected"] == 1
     assert results[0][1]["w.39@civil.example"][:2] == ("w.38@civil.example", 39)
+
+
+def _dated(mid: str, subject: str, month: int, refs: tuple[str, ...] = ()) -> bytes:
+    return eml(mid, subject, refs).replace(b"Tue, 02 Oct 2012", f"Mon, 0{month} Oct 2012".encode())
+
+
+def test_orphaned_reply_moves_to_a_later_stored_host(store, tmp_path):
+    """A reply without references joins the latest thread of its subject begun before it,
+    whichever order the messages arrive in (here the better host comes in a later ingest)."""
+    a = write(tmp_path / "a.mbox", mbox(_dated("a@x.example", "Agenda", 1)))
+    r = write(tmp_path / "r.mbox", mbox(_dated("r@x.example", "Re: Agenda", 5)))
+    b = write(tmp_path / "b.mbox", mbox(_dated("b@x.example", "Agenda", 3)))
+    ingest(store, [a, r], "bestbits")
+    ingest(store, [b], "bestbits")
+    parents = {rec["message_id"]: rec["parent_id"] for rec in Archive(store).messages()}
+    assert parents["r@x.example"] == "b@x.example"
+
+
+def test_thread_subject_is_its_roots(store, tmp_path):
+    child = write(tmp_path / "c.mbox", mbox(_dated("c@x.example", "Re: Hotel in Baku", 2, ("a@x.example",))))
+    root = write(tmp_path / "a.mbox", mbox(_dated("a@x.example", "Agenda", 1)))
+    ingest(store, [child], "bestbits")
+    ingest(store, [root], "bestbits")
+    with store.engine.connect() as conn:
+        assert conn.execute(select(s.threads.c.subject_norm)).scalars().all() == ["Agenda"]

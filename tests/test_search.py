@@ -1005,3 +1005,9 @@ def test_a_search_that_opens_the_index_as_an_ingest_commits(tmp_path, monkeypatc
         assert reader.search("heron")["total"] == 6
         writer.store.close()
         reader.store.close()
+
+
+@pytest.mark.parametrize("query", ['list:"bestbits governance"', 'topic:"logistics x"', 'lang:"en fr"'])
+def test_phrases_in_keyword_fields_are_no_traceback(sample, query):
+    result = cli(sample.data, "search", query)
+    assert result.exit_code in (0, 2) and "Traceback" not in result.output

@@ -303,7 +303,7 @@ def test_month_selection_takes_a_newer_gz(tmp_path):
     root = _mirror(tmp_path / "bestbits")
     os.utime(root / "2012-October.txt.gz", (1_349_200_000, 1_349_200_000))
     assert [p.name for p in month_files(root)] == ["2012-October.txt.gz"]
-    found = list(read_mirror(root))
+    found = list(read_mirror(root, []))
     assert [m.data.count(b"stale.") > 0 for m in found] == [True, True]
 
 
@@ -327,7 +327,7 @@ def test_mirror_messages_carry_archive_urls(tmp_path):
 def test_mirror_without_index_has_no_urls(tmp_path):
     root = _mirror(tmp_path / "bestbits")
     (root / "index.html").unlink()
-    assert [m.archive_url for m in read_mirror(root)] == [None, None]
+    assert [m.archive_url for m in read_mirror(root, [])] == [None, None]
 
 
 def test_mirror_resolves_scrubbed_attachments(tmp_path):
@@ -338,7 +338,7 @@ def test_mirror_resolves_scrubbed_attachments(tmp_path):
     attachment = root / "attachments" / "20121002" / "4f1c2e9a" / "attachment.html"
     attachment.parent.mkdir(parents=True)
     attachment.write_bytes(b"<p>The statement text.</p>")
-    (message,) = list(read_mirror(root))
+    (message,) = list(read_mirror(root, []))
     assert message.scrubbed == {
         "http://lists.bestbits.example/pipermail/bestbits/attachments/20121002/4f1c2e9a/attachment.html":
             b"<p>The statement text.</p>"}
@@ -353,7 +353,7 @@ def test_mirror_never_reads_outside_itself(tmp_path):
         b"From jane.doe at civil.example  Tue Oct  2 10:00:00 2012\n"
         b"From: jane.doe at civil.example (Jane Doe)\nMessage-ID: <x@civil.example>\n\n"
         b"An HTML attachment was scrubbed...\nURL: <../attachments/20121002/00ff/secret.html>\n\n")
-    (message,) = list(read_mirror(root))
+    (message,) = list(read_mirror(root, []))
     assert message.scrubbed == {}
 
 
@@ -376,3 +376,19 @@ def test_data_files_are_not_taken_for_messages(tmp_path, head):
     skipped: list[str] = []
     assert list(read_source(str(path), skipped)) == []
     assert skipped == [f"{path}: not mail"]
+
+
+def test_a_truncated_month_of_a_mirror_is_reported_and_the_rest_read(tmp_path):
+    import gzip as gz
+
+    root = tmp_path / "list"
+    root.mkdir()
+    body = b"".join(b"From jane at civil.example  Tue Oct  2 10:00:00 2012\nFrom: jane at civil.example\n"
+                    b"Message-ID: <m%d@civil.example>\nSubject: s\n\nWords.\n\n" % i for i in range(200))
+    whole = gz.compress(body)
+    (root / "2012-October.txt.gz").write_bytes(whole[: len(whole) // 2])
+    (root / "2012-November.txt").write_bytes(body.replace(b"<m", b"<n"))
+    skipped: list[str] = []
+    found = list(read_source(str(root), skipped))
+    assert len([m for m in found if b"<n" in m.data]) == 200
+    assert len(skipped) == 1 and "2012-October.txt.gz" in skipped[0]

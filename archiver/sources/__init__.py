@@ -40,7 +40,7 @@ def read_source(spec: str, skipped: list[str]) -> Iterator[RawMessage]:
             # (notmuch keeps both in one tree) are walked like any other.
             yield from mbox.read_maildir(folder)
         elif pipermail.is_mirror(folder):
-            yield from pipermail.read_mirror(folder)
+            yield from pipermail.read_mirror(folder, skipped)
             # Month folders and attachments of a mirror are pages, not mail.
             continue
         folders = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -71,18 +72,22 @@ def article_urls(month_dir: Path, base_url: str | None) -> dict[str, str]:
     return urls
 
 
-def read_mirror(path: Path, base_url: str | None = None) -> Iterator[RawMessage]:
-    """Yield every message of a pipermail mirror, month by month, with its archive URL."""
+def read_mirror(path: Path, skipped: list[str], base_url: str | None = None) -> Iterator[RawMessage]:
+    """Yield every message of a pipermail mirror, month by month, with its archive URL; a
+    month that cannot be read to its end goes to skipped, the rest of the mirror is read."""
     base = base_url or public_base(path)
     attachments = _attachment_files(path)
     for month_file in month_files(path):
         month = month_file.name.split(".")[0]
         urls = article_urls(path / month, base)
-        with open_bytes(month_file) as stream:
-            for raw in split_mbox(stream, str(month_file), kind="pipermail"):
-                ident = normalise_message_id(_header(raw.data, b"message-id"))
-                scrubbed = _scrubbed(raw.data, attachments) if attachments else {}
-                yield replace(raw, archive_url=urls.get(ident or ""), scrubbed=scrubbed)
+        try:
+            with open_bytes(month_file) as stream:
+                for raw in split_mbox(stream, str(month_file), kind="pipermail"):
+                    ident = normalise_message_id(_header(raw.data, b"message-id"))
+                    scrubbed = _scrubbed(raw.data, attachments) if attachments else {}
+                    yield replace(raw, archive_url=urls.get(ident or ""), scrubbed=scrubbed)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            skipped.append(f"{month_file}: unreadable from some point on ({exc})")
 
 
 def _header(data: bytes, name: bytes) -> str | None:
