@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import html
 import json
 import sys
@@ -21,10 +22,12 @@ from .store import Store
 
 
 @contextmanager
-def _archive(ctx: click.Context):
-    """Open the archive of the data directory (store and search index) for one command."""
+def _archive(ctx: click.Context, write: bool = False):
+    """Open the archive of the data directory (store and search index) for one command; a
+    command that writes holds the directory's writer lock (readers never wait for it)."""
     try:
         data = config.data_dir(ctx.obj["data"])
+        lock = _writer_lock(data) if write else None
         store = Store(config.database_url(data))
     except (ArchiverError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -34,6 +37,20 @@ def _archive(ctx: click.Context):
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
+        if lock is not None:
+            lock.close()
+
+
+def _writer_lock(data):
+    """Take the data directory's writer lock, or say who holds it."""
+    handle = open(data / "writer.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ArchiverError("another ingest, retag or reindex is writing to this data directory; "
+                            "run this when it has finished") from None
+    return handle
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,7 +76,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], list_name: str, fmt: st
     """
     if not list_name.strip():
         raise click.BadParameter("must not be empty", param_hint="--list")
-    with _archive(ctx) as archive:
+    with _archive(ctx, write=True) as archive:
         if fmt == "text" and sys.stderr.isatty():
             report = _ingest_with_bar(archive, list(sources), list_name)
         else:
@@ -173,7 +190,7 @@ def reindex(ctx: click.Context) -> None:
 
     Example: archiver reindex
     """
-    with _archive(ctx) as archive:
+    with _archive(ctx, write=True) as archive:
         count = rebuild_index(archive)
     click.echo(f"indexed {count} messages")
 
@@ -212,7 +229,7 @@ def retag(ctx: click.Context) -> None:
 
     Example: archiver retag
     """
-    with _archive(ctx) as archive:
+    with _archive(ctx, write=True) as archive:
         result = retag_all(archive)
     click.echo(f"re-tagged {result['messages']} messages: {result['changed']} changed, "
                f"{result['indexed']} re-indexed")

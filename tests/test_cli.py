@@ -206,3 +206,19 @@ def test_real_subprocess(tmp_path, mailbox):
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error: no such file or directory")
     assert "Traceback" not in missing.stderr
+
+
+def test_a_second_writer_is_refused_while_one_holds_the_lock(runner, tmp_path):
+    import fcntl
+
+    source = tmp_path / "one.eml"
+    source.write_bytes(eml("lock.1@civil.example"))
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "writer.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = runner.invoke(main, ["--data", str(data), "ingest", str(source), "--list", "x"])
+        reading = runner.invoke(main, ["--data", str(data), "stats", "--format", "json"])
+    assert busy.exit_code == 1 and "another ingest" in busy.output
+    assert reading.exit_code == 0
+    assert runner.invoke(main, ["--data", str(data), "ingest", str(source), "--list", "x"]).exit_code == 0
