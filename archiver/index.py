@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 import shutil
 import threading
 import time
@@ -189,6 +190,7 @@ class SearchIndex:
         self.path = Path(path)
         self._searcher = None
         self._inode = None
+        self._cached = None   # (searcher, facet columns)
         self._lock = threading.Lock()
 
     def _open(self, create: bool = True):
@@ -276,6 +278,14 @@ class SearchIndex:
                 self._searcher, self._inode = (ix.searcher() if ix else None), inode
             return self._searcher
 
+    def _columns(self, searcher) -> dict[str, list]:
+        """Return docnum -> value lists of the facet fields, read once per searcher."""
+        if self._cached is None or self._cached[0] is not searcher:
+            reader = searcher.reader()
+            self._cached = (searcher, {name: list(reader.column_reader(name, translate=True))
+                                       for name in (*FACETS.values(), "thread")})
+        return self._cached[1]
+
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False, hidden_lists: Iterable[str] = (),
                texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
@@ -292,10 +302,8 @@ class SearchIndex:
             return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
                          facets={name: [] for name in FACETS})
         q = _parse(parsed.text, searcher.reader()) if parsed.text else query.Every()
-        options: dict = {"groupedby": {name: sorting.FieldFacet(f, maptype=sorting.Count)
-                                       for name, f in FACETS.items()}}
+        options: dict = {}
         if by_thread:
-            options["groupedby"]["thread"] = sorting.FieldFacet("thread", maptype=sorting.Count)
             options["collapse"] = "thread"
             options["collapse_limit"] = 1
         # Dates and hidden lists go into the query itself: Whoosh's filter and mask bypass
@@ -308,11 +316,21 @@ class SearchIndex:
         if sort != "relevance":
             options["sortedby"] = "date"
             options["reverse"] = sort == "newest"
+        # Phrases and date ranges are costly to match twice: score every match in one pass
+        # (its documents then come for free); simple terms take the fast top-k path and a
+        # second, unscored pass for the facets.
+        costly = _costly(q)
         try:
-            results = searcher.search(q, limit=page * per_page, **options)
+            results = searcher.search(q, limit=None if costly else page * per_page, **options)
         except WhooshQueryError as exc:
             raise QueryError(f"the query cannot be run: {exc}") from exc
-        total = len(results.groups("thread")) if by_thread else len(results)
+        # Facets are counted here from per-searcher column arrays over the matching documents:
+        # Whoosh's grouping calls back into Python per document and facet, and turns off the
+        # skipping that makes a top-k search fast.
+        matched = results.docs()
+        columns = self._columns(searcher)
+        threads = columns["thread"]
+        total = len({threads[d] for d in matched}) if by_thread else len(results)
         start = (page - 1) * per_page
         chosen = [results[i] for i in range(start, min(start + per_page, results.scored_length()))]
         hits = [Hit(message_id=h["msg_id"], thread_id=h["thread"], score=round(h.score or 0.0, 4))
@@ -323,10 +341,22 @@ class SearchIndex:
             for hit in hits:
                 own, quoted, lang = found.get(hit.message_id, ("", "", ""))
                 hit.snippet = snippet(own, quoted, lang, wanted)
-        facets = {name: _facet(results.groups(name), fieldname in MULTI)
-                  for name, fieldname in FACETS.items()}
+        facets = {}
+        for name, fieldname in FACETS.items():
+            values = columns[fieldname]
+            facets[name] = _facet(Counter(values[d] for d in matched), fieldname in MULTI)
         pages = max(1, -(-total // per_page))
         return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
+
+
+def _costly(q: query.Query) -> bool:
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (query.Phrase, query.DateRange, query.NumericRange)):
+            return True
+        stack.extend(node.children())
+    return False
 
 
 def _facet(groups: dict, multi: bool) -> list[tuple[str, int]]:
