@@ -309,8 +309,7 @@ class SearchIndex:
         # Dates and hidden lists go into the query itself: Whoosh's filter and mask bypass
         # collapsing by thread.
         if parsed.start or parsed.end:
-            q = query.And([q, query.DateRange("date", _naive(parsed.start), _naive(parsed.end),
-                                              endexcl=True)])
+            q = query.And([q, _date_query(parsed.start, parsed.end)])
         if hidden_lists:
             q = query.AndNot(q, query.Or([query.Term("lists", n.lower()) for n in hidden_lists]))
         if sort != "relevance":
@@ -347,6 +346,22 @@ class SearchIndex:
             facets[name] = _facet(Counter(values[d] for d in matched), fieldname in MULTI)
         pages = max(1, -(-total // per_page))
         return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
+
+
+def _date_query(start: datetime | None, end: datetime | None) -> query.Query:
+    """Return the query for [start, end): whole months as month terms (a few postings lists),
+    anything finer as a range over the date field (which Whoosh expands into many terms)."""
+    def whole(value: datetime | None) -> bool:
+        return value is not None and (value.day, value.hour, value.minute, value.second) == (1, 0, 0, 0)
+
+    if whole(start) and whole(end):
+        months, (year, month) = [], (start.year, start.month)
+        while (year, month) < (end.year, end.month) and len(months) <= 240:
+            months.append(query.Term("month", f"{year:04d}-{month:02d}"))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if len(months) <= 240:
+            return months[0] if len(months) == 1 else query.Or(months)
+    return query.DateRange("date", _naive(start), _naive(end), endexcl=True)
 
 
 def _costly(q: query.Query) -> bool:
