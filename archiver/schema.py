@@ -6,7 +6,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Int
                         MetaData, String, Table, Text, UniqueConstraint)
 
 metadata = MetaData()
-SCHEMA_VERSION = 3   # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 4   # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -36,6 +36,8 @@ messages = Table(
     Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False),
     Column("subject", Text, nullable=False),
     Column("subject_norm", Text, nullable=False),
+    # subject_norm lower-cased by Python (SQL's lower() folds ASCII only): the threading key.
+    Column("subject_key", Text, nullable=False, default=""),
     Column("is_reply", Boolean, nullable=False, default=False),
     Column("from_name", Text, nullable=False),
     Column("from_address", Text, nullable=False),
@@ -64,7 +66,7 @@ messages = Table(
     Index("ix_messages_indexed", "indexed"),
     Index("ix_messages_date", "date"),
     Index("ix_messages_from", "from_address"),
-    Index("ix_messages_subject_norm", "subject_norm"),
+    Index("ix_messages_subject_key", "subject_key"),
 )
 
 message_lists = Table(
@@ -113,11 +115,12 @@ threads = Table(
     Column("root_id", Text, nullable=False),
     Column("subject", Text, nullable=False),
     Column("subject_norm", Text, nullable=False),
+    Column("subject_key", Text, nullable=False, default=""),
     Column("size", Integer, nullable=False),
     Column("first_date", DateTime, nullable=True),
     Column("last_date", DateTime, nullable=True),
     Index("ix_threads_last", "last_date"),
-    Index("ix_threads_subject_norm", "subject_norm"),
+    Index("ix_threads_subject_key", "subject_key"),
 )
 
 # Agenda topics of a message (from its own words) and of a thread (weighted, overrides applied).

@@ -247,12 +247,12 @@ class Store:
                     threads.add(tid)
             for subject, date in orphans:
                 threads.update(self._host_threads(conn, subject, date))
-            lowered = sorted({subject.lower() for subject in subjects if subject})
-            for part in _chunks(lowered):
+            keys = sorted({subject.lower() for subject in subjects if subject})
+            for part in _chunks(keys):
                 # Replies that lost their references, anywhere in a thread, may move to a new
                 # host of their subject.
                 threads.update(conn.execute(
-                    select(m.thread_id).where(func.lower(m.subject_norm).in_(part))
+                    select(m.thread_id).where(m.subject_key.in_(part))
                     .where(m.is_reply).where(m.refs == "")).scalars())
             threads.discard(None)
             for part in _chunks(sorted(threads)):
@@ -263,9 +263,7 @@ class Store:
         """Return the threads a reference-less reply may join: of its subject, the latest one
         begun before it and the first one (thread.py picks between them)."""
         t = s.threads.c
-        # Case-insensitive, as thread.py compares subjects; orphaned replies are rare enough
-        # that a scan of the threads table for each is affordable.
-        same = select(t.thread_id).where(func.lower(t.subject_norm) == subject.lower())
+        same = select(t.thread_id).where(t.subject_key == subject.lower())
         found = list(conn.execute(same.order_by(t.first_date, t.thread_id).limit(1)).scalars())
         if date is not None:
             found += conn.execute(same.where(t.first_date <= date)
@@ -313,9 +311,8 @@ class Store:
         m = s.messages.c
         rows = []
         for part in _chunks(thread_ids):
-            stats = conn.execute(select(m.thread_id, func.count(), func.min(m.date), func.max(m.date),
-                                        func.min(m.id)).where(m.thread_id.in_(part))
-                                 .group_by(m.thread_id)).all()
+            stats = conn.execute(select(m.thread_id, func.count(), func.min(m.date), func.max(m.date))
+                                 .where(m.thread_id.in_(part)).group_by(m.thread_id)).all()
             # The thread's subject is its root's, or (under a stand-in) its earliest message's.
             first = {}
             for tid, pk, depth, date in conn.execute(
@@ -326,10 +323,11 @@ class Store:
                                       .where(m.thread_id.in_(part)).where(m.depth == 0)).all())
             heads = {pk: (subj, norm) for pk, subj, norm in conn.execute(
                 select(m.id, m.subject, m.subject_norm).where(m.id.in_(list(first.values()))))}
-            for tid, count, low, high, _ in stats:
+            for tid, count, low, high in stats:
                 subject, norm = heads[first[tid]]
                 rows.append({"thread_id": tid, "root_id": roots.get(tid, ""), "subject": subject,
-                             "subject_norm": norm, "size": count, "first_date": low,
+                             "subject_norm": norm, "subject_key": norm.lower(), "size": count,
+                             "first_date": low,
                              "last_date": high})
         if rows:
             conn.execute(s.threads.insert(), rows)
@@ -429,7 +427,8 @@ def _message_row(entry: Entry) -> dict:
     return {
         "message_id": msg.message_id, "msg_hash": message_hash(msg.message_id),
         "synthetic_id": msg.synthetic_id, "raw_sha256": entry.sha256,
-        "subject": msg.subject, "subject_norm": msg.subject_norm, "is_reply": entry.is_reply,
+        "subject": msg.subject, "subject_norm": msg.subject_norm,
+        "subject_key": msg.subject_norm.lower(), "is_reply": entry.is_reply,
         "from_name": msg.from_name, "from_address": msg.from_address,
         "date": _naive_utc(msg.date), "date_offset": msg.date_offset,
         "in_reply_to": msg.in_reply_to, "refs": " ".join(msg.thread_refs),

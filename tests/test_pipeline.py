@@ -295,3 +295,12 @@ def test_thread_subject_is_its_roots(store, tmp_path):
     ingest(store, [root], "bestbits")
     with store.engine.connect() as conn:
         assert conn.execute(select(s.threads.c.subject_norm)).scalars().all() == ["Agenda"]
+
+
+def test_orphaned_reply_finds_a_host_whose_subject_differs_in_accented_case(store, tmp_path):
+    host = write(tmp_path / "h.mbox", mbox(_dated("h@x.example", "Éducation numérique", 1)))
+    reply = write(tmp_path / "r.mbox", mbox(_dated("r@x.example", "Re: éducation numérique", 4)))
+    ingest(store, [reply], "bestbits")
+    ingest(store, [host], "bestbits")
+    parents = {rec["message_id"]: rec["parent_id"] for rec in Archive(store).messages()}
+    assert parents["r@x.example"] == "h@x.example"
