@@ -16,7 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
-from whoosh import index, qparser, query, sorting
+from whoosh import index, qparser, query
 from whoosh.index import EmptyIndexError
 from whoosh.query.qcore import QueryError as WhooshQueryError
 from whoosh.analysis import LowercaseFilter, RegexTokenizer, Token, Tokenizer
@@ -287,7 +287,7 @@ class SearchIndex:
         return self._cached[1]
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
-               by_thread: bool = False, hidden_lists: Iterable[str] = (),
+               by_thread: bool = False,
                texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
         """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
         if sort not in ("relevance", "newest", "oldest"):
@@ -306,12 +306,9 @@ class SearchIndex:
         if by_thread:
             options["collapse"] = "thread"
             options["collapse_limit"] = 1
-        # Dates and hidden lists go into the query itself: Whoosh's filter and mask bypass
-        # collapsing by thread.
+        # Dates go into the query itself: Whoosh's filter bypasses collapsing by thread.
         if parsed.start or parsed.end:
             q = query.And([q, _date_query(parsed.start, parsed.end)])
-        if hidden_lists:
-            q = query.AndNot(q, query.Or([query.Term("lists", n.lower()) for n in hidden_lists]))
         if sort != "relevance":
             options["sortedby"] = "date"
             options["reverse"] = sort == "newest"

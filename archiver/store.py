@@ -6,7 +6,7 @@ import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from sqlalchemy import bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -225,7 +225,7 @@ class Store:
         id), so one step finds them all: threads holding an id the new messages name, threads of
         messages naming a new message, and threads sharing a subject with a reply that lost its
         references, or headed by such a reply."""
-        m, r, t = s.messages.c, s.refs.c, s.threads.c
+        m, r = s.messages.c, s.refs.c
         with self.engine.connect() as conn:
             wanted = set(self._pks(conn, new_ids).values())
             names, subjects, orphans = set(new_ids), set(), []
