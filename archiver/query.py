@@ -116,13 +116,14 @@ class Archive:
         if self.index is None:
             raise ArchiverError("this archive has no search index")
 
+        records: dict[str, dict] = {}   # the hits' records, read once for snippets and hits
+
         def texts(ids: list[str]) -> dict[str, tuple[str, str, str]]:
-            return {r["message_id"]: (r["own_text"], r["quoted_text"], r["language"])
-                    for r in self.records(ids)}
+            records.update((r["message_id"], r) for r in self.records(ids))
+            return {mid: (r["own_text"], r["quoted_text"], r["language"]) for mid, r in records.items()}
 
         found: Found = self.index.search(text, page=page, per_page=per_page, sort=sort,
                                          by_thread=by_thread, texts=texts)
-        records = {r["message_id"]: r for r in self.records([h.message_id for h in found.hits])}
         hits = []
         for hit in found.hits:
             record = records.get(hit.message_id)
