@@ -33,6 +33,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 0, "Processes that parse and clean during ingest; 0 means one per core (at most 4)."),
     Setting("max_message_bytes", 50 * 1024 * 1024, "Messages larger than this are stored raw but not parsed."),
     Setting("max_mime_parts", 1000, "MIME parts walked per message; the rest are counted, not read."),
+    Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
 )
 

@@ -71,3 +71,9 @@ def message_hash(message_id: str) -> str:
 def thread_hash(root_id: str) -> str:
     """Return a thread's id: the permalink hash of its root's Message-ID."""
     return message_hash(root_id)
+
+
+def person_key(address: str) -> str:
+    """Return a participant's URL key: 16 characters of base32 SHA-1 of the lower-cased address,
+    so pages link people without printing their addresses."""
+    return message_hash(address.strip().lower())[:16]

@@ -11,6 +11,7 @@ from typing import Iterator
 from sqlalchemy import func, select
 
 from . import config
+from .browse import Browse
 from .errors import ArchiverError
 from . import schema as s
 from .index import Found, SearchIndex
@@ -19,7 +20,7 @@ from .store import CHUNK, Store
 from .topics import load_taxonomy
 
 
-class Archive:
+class Archive(Browse):
     """Read access to one archive: its store and its search index."""
 
     def __init__(self, store: Store, index_dir: Path | None = None,

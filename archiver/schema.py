@@ -6,7 +6,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Int
                         MetaData, String, Table, Text, UniqueConstraint)
 
 metadata = MetaData()
-SCHEMA_VERSION = 4   # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 5   # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -41,6 +41,7 @@ messages = Table(
     Column("is_reply", Boolean, nullable=False, default=False),
     Column("from_name", Text, nullable=False),
     Column("from_address", Text, nullable=False),
+    Column("from_key", String(16), nullable=False, default=""),   # ids.person_key(from_address)
     Column("date", DateTime, nullable=True),               # UTC, naive in SQL
     Column("date_offset", Integer, nullable=True),         # sender's offset in minutes
     Column("in_reply_to", Text, nullable=True),
@@ -66,6 +67,7 @@ messages = Table(
     Index("ix_messages_indexed", "indexed"),
     Index("ix_messages_date", "date"),
     Index("ix_messages_from", "from_address"),
+    Index("ix_messages_from_key", "from_key"),
     Index("ix_messages_subject_key", "subject_key"),
 )
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import schema as s
 from .errors import StoreError
-from .ids import message_hash
+from .ids import message_hash, person_key
 from .models import Message, Placement, RawMessage, ThreadInput
 
 CHUNK = 500  # bound on IN (...) lists: SQLite allows 32,766 parameters, PostgreSQL 65,535
@@ -430,6 +430,7 @@ def _message_row(entry: Entry) -> dict:
         "subject": msg.subject, "subject_norm": msg.subject_norm,
         "subject_key": msg.subject_norm.lower(), "is_reply": entry.is_reply,
         "from_name": msg.from_name, "from_address": msg.from_address,
+        "from_key": person_key(msg.from_address) if msg.from_address else "",
         "date": _naive_utc(msg.date), "date_offset": msg.date_offset,
         "in_reply_to": msg.in_reply_to, "refs": " ".join(msg.thread_refs),
         "body": msg.body, "own_text": msg.own_text, "quoted_text": msg.quoted_text,

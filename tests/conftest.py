@@ -72,3 +72,33 @@ def sample_archive(tmp_path_factory) -> Archive:
     archive.reports = reports
     yield archive
     store.close()
+
+
+@pytest.fixture(scope="session")
+def web_data(tmp_path_factory) -> Path:
+    """A data directory holding the sample archive (both lists) with its search index."""
+    from archiver.pipeline import update_index
+
+    data = tmp_path_factory.mktemp("webdata")
+    store = Store(config.database_url(data))
+    archive = Archive(store, index_dir=data / "whoosh")
+    for name in ("bestbits", "governance"):
+        ingest(store, [str(SAMPLE / name)], name, archive=archive)
+    update_index(archive)
+    if archive.index is not None:
+        archive.index.close()
+    store.close()
+    return data
+
+
+@pytest.fixture(scope="session")
+def app(web_data):
+    """The Flask app over the sample archive."""
+    from web import create_app
+
+    return create_app({"DATA_DIR": str(web_data), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

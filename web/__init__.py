@@ -1,1 +1,48 @@
-"""Flask front end over archiver.query (arrives with the web issue)."""
+"""The Flask front end: `create_app()` wires the archive, the blueprints and the response rules."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from flask import Flask, g
+
+from archiver import config
+from archiver.query import Archive
+from archiver.store import Store
+
+from . import filters, http
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app over the archive in the data directory (or `test_config["DATA_DIR"]`)."""
+    app = Flask(__name__)
+    app.config.update(DATA_DIR=None, DATABASE_URL=None, EXPORT_LIMIT=int(config.get("export_limit")),
+                      SEARCH_QUERY_MAX=500, PER_PAGE_MAX=100, JSON_SORT_KEYS=False)
+    if test_config:
+        app.config.update(test_config)
+    data = config.data_dir(app.config["DATA_DIR"])
+    store = Store(config.database_url(data, app.config["DATABASE_URL"]))
+    local = threading.local()
+
+    def archive() -> Archive:
+        # One Archive per server thread: they share the store's connection pool, but each has
+        # its own Whoosh searcher (a searcher is not meant to be shared between threads).
+        if getattr(local, "archive", None) is None:
+            local.archive = Archive(store, index_dir=Path(data) / "whoosh")
+        return local.archive
+
+    app.extensions["archive"] = archive
+    app.extensions["store"] = store
+
+    @app.before_request
+    def _bind() -> None:
+        g.archive = archive()
+
+    filters.register(app)
+    http.register(app)
+    from . import api, browse, errors, exports, feeds, search
+    for module in (browse, search, feeds, exports, api):
+        app.register_blueprint(module.bp)
+    errors.register(app)
+    return app

@@ -1,0 +1,366 @@
+"""Read-only browsing queries (lists, months, threads, topics, people, what's new) for `Archive`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, select
+
+from . import config
+from . import schema as s
+from .ids import person_key
+from .store import CHUNK
+from .topics import load_taxonomy
+
+THREAD_PAGE = 200      # messages of a thread drawn per page
+LIST_PAGE = 30         # threads per page of a list, month, topic or what's new
+FLAT_PAGE = 500        # messages per page of a month's date view or a person's page
+
+
+def month_range(month: str) -> tuple[datetime, datetime]:
+    """Return the UTC start and end of a `YYYY-MM` month (ValueError when it is not one)."""
+    start = datetime.strptime(month, "%Y-%m")
+    end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return start, end
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def tree_order(items: list[dict]) -> list[dict]:
+    """Order a thread's messages (and stand-ins) depth first, children by date; iterative, so
+    a chain of any depth is drawn without recursion. Each item needs message_id, parent_id, date."""
+    children: dict[str | None, list[dict]] = {}
+    ids = {item["message_id"] for item in items}
+    for item in items:
+        parent = item["parent_id"] if item["parent_id"] in ids else None
+        children.setdefault(parent, []).append(item)
+    for kids in children.values():
+        kids.sort(key=lambda i: (i["date"] or "", i["message_id"]))
+    ordered: list[dict] = []
+    stack = list(reversed(children.get(None, [])))
+    seen: set[str] = set()
+    while stack:
+        item = stack.pop()
+        if item["message_id"] in seen:   # a parent loop the threader missed: draw it once
+            continue
+        seen.add(item["message_id"])
+        ordered.append(item)
+        stack.extend(reversed(children.get(item["message_id"], [])))
+    # Anything left is in a parent cycle with no way in from a root: show it at the end.
+    ordered.extend(i for i in items if i["message_id"] not in seen)
+    return ordered
+
+
+class Browse:
+    """Mixed into `archiver.query.Archive`: needs `self.engine`, `self.organisations`, `_records`."""
+
+    # --- lists and months --------------------------------------------------------------------
+    def list_exists(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(s.lists.c.id).where(s.lists.c.name == name)).first() is not None
+
+    def months(self, list_name: str | None = None) -> list[dict]:
+        """Return the months with messages (newest first) and their message counts."""
+        m = s.messages.c
+        month = func.strftime("%Y-%m", m.date)
+        query = select(month, func.count()).where(m.date.is_not(None))
+        query = self._in_list(query, list_name).group_by(month).order_by(month.desc())
+        with self.engine.connect() as conn:
+            return [{"month": mo, "messages": n} for mo, n in conn.execute(query)]
+
+    def _in_list(self, query, list_name: str | None):
+        if list_name is None:
+            return query
+        ml = s.message_lists.c
+        return query.where(s.messages.c.id.in_(
+            select(ml.message).join(s.lists, s.lists.c.id == ml.list).where(s.lists.c.name == list_name)))
+
+    # --- threads -----------------------------------------------------------------------------
+    def threads(self, *, list_name: str | None = None, month: str | None = None,
+                topic: str | None = None, since: datetime | None = None,
+                limit: int = LIST_PAGE, offset: int = 0, oldest_first: bool = False) -> dict:
+        """Return threads with messages in a list / month / topic / after a date: the total and
+        one page of summaries, latest activity first (or, for a month, by first message)."""
+        m = s.messages.c
+        where = [m.thread_id.is_not(None)]
+        if month:
+            start, end = month_range(month)
+            where += [m.date >= start, m.date < end]
+        if since:
+            where.append(m.date > _naive(since))
+        if topic:
+            where.append(m.thread_id.in_(select(s.thread_topics.c.thread_id)
+                                         .where(s.thread_topics.c.topic == topic)))
+        base = self._in_list(select(m.thread_id, func.min(m.date).label("low"),
+                                    func.max(m.date).label("high"), func.count().label("n"))
+                             .where(and_(*where)), list_name).group_by(m.thread_id)
+        order = [func.min(m.date), m.thread_id] if oldest_first else [func.max(m.date).desc(), m.thread_id]
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+            rows = conn.execute(base.order_by(*order).limit(limit).offset(offset)).all()
+            summaries = self._summaries(conn, [r.thread_id for r in rows])
+        items = []
+        for r in rows:
+            summary = summaries.get(r.thread_id)
+            if summary:
+                items.append({**summary, "matching": r.n, "matching_first": iso(r.low),
+                              "matching_last": iso(r.high)})
+        return {"total": total, "threads": items}
+
+    def _summaries(self, conn, thread_ids: list[str]) -> dict[str, dict]:
+        """Return thread summaries: subject, size, dates, participants, topics, lists."""
+        t, m = s.threads.c, s.messages.c
+        out: dict[str, dict] = {}
+        labels = self.topic_labels()
+        for i in range(0, len(thread_ids), CHUNK):
+            part = thread_ids[i:i + CHUNK]
+            for row in conn.execute(select(s.threads).where(t.thread_id.in_(part))):
+                out[row.thread_id] = {"thread_id": row.thread_id, "subject": row.subject,
+                                      "size": row.size, "first_date": iso(row.first_date),
+                                      "last_date": iso(row.last_date), "participants": [],
+                                      "topics": [], "lists": []}
+            people: dict[str, Counter] = {}
+            names: dict[str, str] = {}
+            for tid, name, address, key in conn.execute(
+                    select(m.thread_id, m.from_name, m.from_address, m.from_key)
+                    .where(m.thread_id.in_(part))):
+                people.setdefault(tid, Counter())[key] += 1
+                names.setdefault(key, name or address.partition("@")[0] or "(unknown)")
+            for tid, counts in people.items():
+                if tid in out:
+                    out[tid]["participants"] = [{"key": k, "name": names[k], "messages": n}
+                                                for k, n in counts.most_common()]
+            for tid, topic, weight in conn.execute(
+                    select(s.thread_topics.c.thread_id, s.thread_topics.c.topic, s.thread_topics.c.weight)
+                    .where(s.thread_topics.c.thread_id.in_(part))
+                    .order_by(s.thread_topics.c.weight.desc())):
+                if tid in out:
+                    out[tid]["topics"].append({"slug": topic, "label": labels.get(topic, topic),
+                                               "weight": round(weight, 3)})
+            for tid, name in conn.execute(
+                    select(m.thread_id, s.lists.c.name).distinct()
+                    .join(s.message_lists, s.message_lists.c.message == m.id)
+                    .join(s.lists, s.lists.c.id == s.message_lists.c.list)
+                    .where(m.thread_id.in_(part))):
+                if tid in out:
+                    out[tid]["lists"].append(name)
+        for summary in out.values():
+            summary["lists"].sort()
+        return out
+
+    def thread_summary(self, thread_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            return self._summaries(conn, [thread_id]).get(thread_id)
+
+    def thread(self, thread_id: str, *, page: int = 1, per_page: int = THREAD_PAGE) -> dict | None:
+        """Return a thread: its summary, one page of its messages in tree order (records with
+        `depth`; stand-ins for missing messages carry `missing: True`), and its neighbours."""
+        m, d = s.messages.c, s.dummies.c
+        with self.engine.connect() as conn:
+            summary = self._summaries(conn, [thread_id]).get(thread_id)
+            if summary is None:
+                return None
+            items = [{"message_id": mid, "parent_id": pid, "date": iso(date), "pk": pk}
+                     for pk, mid, pid, date in conn.execute(
+                         select(m.id, m.message_id, m.parent_id, m.date).where(m.thread_id == thread_id))]
+            items += [{"message_id": mid, "parent_id": pid, "date": None, "pk": None, "missing": True}
+                      for mid, pid in conn.execute(select(d.message_id, d.parent_id)
+                                                   .where(d.thread_id == thread_id))]
+            ordered = tree_order(items)
+            depth: dict[str, int] = {}
+            for item in ordered:
+                depth[item["message_id"]] = depth.get(item["parent_id"], -1) + 1
+            pages = max(1, -(-len(ordered) // per_page))
+            shown = ordered[(page - 1) * per_page: page * per_page]
+            pks = [i["pk"] for i in shown if i["pk"] is not None]
+            rows = conn.execute(select(s.messages).where(m.id.in_(pks))).all() if pks else []
+            records = {r["message_id"]: r for r in self._records(conn, rows)}
+            messages = []
+            for item in shown:
+                record = records.get(item["message_id"]) or {
+                    "message_id": item["message_id"], "missing": True, "msg_hash": None}
+                messages.append({**record, "depth": depth[item["message_id"]]})
+            t = s.threads.c
+            row = conn.execute(select(t.first_date).where(t.thread_id == thread_id)).one()
+            prev_id = conn.execute(select(t.thread_id).where(
+                (t.first_date < row.first_date) | ((t.first_date == row.first_date) & (t.thread_id < thread_id)))
+                .order_by(t.first_date.desc(), t.thread_id.desc()).limit(1)).scalar()
+            next_id = conn.execute(select(t.thread_id).where(
+                (t.first_date > row.first_date) | ((t.first_date == row.first_date) & (t.thread_id > thread_id)))
+                .order_by(t.first_date, t.thread_id).limit(1)).scalar()
+            near = self._summaries(conn, [x for x in (prev_id, next_id) if x])
+        return {"thread": summary, "messages": messages, "page": page, "pages": pages,
+                "count": len(ordered), "order": [i["message_id"] for i in ordered],
+                "previous": near.get(prev_id), "next": near.get(next_id)}
+
+    # --- messages ----------------------------------------------------------------------------
+    def message(self, msg_hash: str) -> dict | None:
+        """Return a message's record (by permalink hash) with its thread summary and position."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.messages).where(m.msg_hash == msg_hash)).first()
+            if row is None:
+                return None
+            record = next(self._records(conn, [row]))
+            summary = self._summaries(conn, [row.thread_id]).get(row.thread_id) if row.thread_id else None
+            siblings = [{"message_id": mid, "parent_id": pid, "date": iso(date), "msg_hash": h,
+                         "from_name": name, "from_address": addr}
+                        for mid, pid, date, h, name, addr in conn.execute(
+                            select(m.message_id, m.parent_id, m.date, m.msg_hash, m.from_name,
+                                   m.from_address).where(m.thread_id == row.thread_id))] if row.thread_id else []
+        ordered = [i for i in tree_order(siblings)]
+        index = next((n for n, i in enumerate(ordered) if i["message_id"] == row.message_id), 0)
+        parent = next((i for i in ordered if i["message_id"] == row.parent_id), None)
+        return {"message": record, "thread": summary, "position": index + 1, "count": len(ordered),
+                "previous": ordered[index - 1] if index > 0 else None,
+                "next": ordered[index + 1] if index + 1 < len(ordered) else None,
+                "parent": parent,
+                "replies": [i for i in ordered if i["parent_id"] == row.message_id]}
+
+    def message_hash_at(self, archive_url_tail: str) -> str | None:
+        """Return the message whose original archive URL ends with `YYYY-Month/NNNNNN.html`."""
+        m, c = s.messages.c, s.sources.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(m.msg_hash).join(s.sources, c.message_id == m.message_id)
+                                .where(c.archive_url.like("%/" + archive_url_tail)).limit(1)).scalar()
+
+    def latest(self, *, list_name: str | None = None, topic: str | None = None,
+               thread_id: str | None = None, limit: int = 30) -> list[dict]:
+        """Return the newest messages' records (of a list, topic or thread), newest first."""
+        m = s.messages.c
+        query = self._in_list(select(s.messages), list_name)
+        if topic:
+            query = query.where(m.id.in_(select(s.message_topics.c.message)
+                                         .where(s.message_topics.c.topic == topic)))
+        if thread_id:
+            query = query.where(m.thread_id == thread_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(m.date.desc(), m.id.desc()).limit(limit)).all()
+            return list(self._records(conn, rows))
+
+    def thread_records(self, thread_id: str, limit: int) -> list[dict]:
+        """Return up to `limit` records of a thread, in date order (for exports)."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.messages).where(m.thread_id == thread_id)
+                                .order_by(m.date, m.id).limit(limit)).all()
+            return list(self._records(conn, rows))
+
+    def month_messages(self, list_name: str, month: str, *, limit: int = FLAT_PAGE,
+                       offset: int = 0) -> dict:
+        """Return a month's messages of a list in date order (the flat date view), one page."""
+        m = s.messages.c
+        start, end = month_range(month)
+        query = self._in_list(select(m.msg_hash, m.thread_id, m.subject, m.from_name, m.from_address,
+                                     m.from_key, m.date, m.depth)
+                              .where(m.date >= start, m.date < end), list_name)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+            rows = conn.execute(query.order_by(m.date, m.id).limit(limit).offset(offset)).all()
+        return {"total": total, "messages": [{**r._mapping, "date": iso(r.date)} for r in rows]}
+
+    # --- topics ------------------------------------------------------------------------------
+    def topic_labels(self) -> dict[str, str]:
+        return {t.slug: t.label for t in load_taxonomy(config.path("topics_file")).topics}
+
+    def topic(self, slug: str, *, limit: int = LIST_PAGE, offset: int = 0) -> dict | None:
+        """Return an agenda topic: its programme entry, threads (latest first), most active
+        participants and organisations, and messages per week."""
+        entry = next((t for t in self.topics() if t["slug"] == slug), None)
+        if entry is None:
+            return None
+        mt, m = s.message_topics.c, s.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(m.from_key, m.from_name, m.from_address, m.date)
+                                .join(s.message_topics, mt.message == m.id).where(mt.topic == slug)).all()
+        people, orgs, weeks = self._activity(rows)
+        threads = self.threads(topic=slug, limit=limit, offset=offset)
+        return {"topic": entry, "threads": threads["threads"], "total_threads": threads["total"],
+                "participants": people[:15], "organisations": orgs[:15], "weeks": weeks}
+
+    def _activity(self, rows) -> tuple[list[dict], list[dict], list[dict]]:
+        people: Counter = Counter()
+        names: dict[str, tuple[str, str]] = {}
+        orgs: Counter = Counter()
+        weeks: Counter = Counter()
+        for key, name, address, date in rows:
+            people[key] += 1
+            names.setdefault(key, (name or address.partition("@")[0], address))
+            org = self.organisations.of(address)
+            if org:
+                orgs[org] += 1
+            if date:
+                weeks[(date - timedelta(days=date.weekday())).date().isoformat()] += 1
+        return ([{"key": k, "name": names[k][0], "organisation": self.organisations.of(names[k][1]),
+                  "messages": n} for k, n in people.most_common()],
+                [{"name": o, "messages": n} for o, n in orgs.most_common()],
+                [{"week": w, "messages": weeks[w]} for w in sorted(weeks)])
+
+    def weekly_by_topic(self) -> dict:
+        """Return messages per week (Monday) per topic, and untagged, for the stats page."""
+        mt, m = s.message_topics.c, s.messages.c
+        week = func.date(m.date, "weekday 0", "-6 days")
+        with self.engine.connect() as conn:
+            tagged = conn.execute(select(week, mt.topic, func.count())
+                                  .join(s.message_topics, mt.message == m.id)
+                                  .where(m.date.is_not(None)).group_by(week, mt.topic)).all()
+            totals = conn.execute(select(week, func.count()).where(m.date.is_not(None))
+                                  .group_by(week)).all()
+        weeks = sorted({w for w, _ in totals})
+        series: dict[str, dict[str, int]] = {}
+        for w, topic, n in tagged:
+            series.setdefault(topic, {})[w] = n
+        return {"weeks": weeks, "totals": dict(totals), "series": series}
+
+    def top_participants(self, limit: int = 20, list_name: str | None = None) -> list[dict]:
+        m = s.messages.c
+        query = self._in_list(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
+                                     func.count().label("n")).where(m.from_key != ""), list_name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.group_by(m.from_key).order_by(func.count().desc(), m.from_key)
+                                .limit(limit)).all()
+        return [{"key": k, "name": name or addr.partition("@")[0],
+                 "organisation": self.organisations.of(addr), "messages": n} for k, name, addr, n in rows]
+
+    # --- people ------------------------------------------------------------------------------
+    def person(self, key: str, *, limit: int = FLAT_PAGE, offset: int = 0) -> dict | None:
+        """Return a participant: name, organisation, first and last dates, counts, and one page
+        of their messages (own words only) grouped by topic, then thread."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            head = conn.execute(select(func.count(), func.min(m.date), func.max(m.date),
+                                       func.max(m.from_address))
+                                .where(m.from_key == key)).one()
+            if not head[0]:
+                return None
+            names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key)
+                                              .group_by(m.from_name).order_by(func.count().desc())) if n]
+            rows = conn.execute(select(s.messages).where(m.from_key == key)
+                                .order_by(m.date, m.id).limit(limit).offset(offset)).all()
+            records = list(self._records(conn, rows))
+            summaries = self._summaries(conn, sorted({r["thread_id"] for r in records if r["thread_id"]}))
+        labels = self.topic_labels()
+        groups: dict[str, dict[str, list[dict]]] = {}
+        for record in records:
+            topic = record["topics"][0] if record["topics"] else ""
+            groups.setdefault(topic, {}).setdefault(record["thread_id"] or "", []).append(record)
+        order = list(labels) + [""]
+        return {"key": key, "name": names[0] if names else head[3].partition("@")[0],
+                "names": names, "address": head[3], "organisation": self.organisations.of(head[3]),
+                "messages": head[0], "first_date": iso(head[1]), "last_date": iso(head[2]),
+                "threads": summaries,
+                "groups": [{"slug": slug, "label": labels.get(slug, "No agenda topic"),
+                            "threads": [{"thread": summaries.get(tid), "thread_id": tid, "messages": msgs}
+                                        for tid, msgs in groups[slug].items()]}
+                           for slug in order if slug in groups]}
+
+    @staticmethod
+    def person_key(address: str) -> str:
+        return person_key(address)

@@ -1,0 +1,33 @@
+"""Error pages and API errors: a clear sentence and the right status, never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from archiver.errors import QueryError
+
+TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
+          413: "Too large", 429: "Too many requests", 500: "Something went wrong"}
+
+
+def _answer(code: int, message: str):
+    if request.path.startswith("/api/"):
+        return jsonify(error=message), code
+    return render_template("errors/error.html", code=code, title=TITLES.get(code, "Error"),
+                           message=message), code
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return _answer(exc.code or 500, exc.description or TITLES.get(exc.code or 500, "Error"))
+
+    @app.errorhandler(QueryError)
+    def _query(exc: QueryError):
+        return _answer(400, f"Bad query: {exc}")
+
+    @app.errorhandler(Exception)
+    def _other(exc: Exception):
+        app.logger.exception("unhandled error on %s", request.path)
+        return _answer(500, "The archive could not answer this request. It has been logged.")
