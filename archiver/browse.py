@@ -361,6 +361,19 @@ class Browse:
                                         for tid, msgs in groups[slug].items()]}
                            for slug in order if slug in groups]}
 
+    def people_names(self, addresses: list[str]) -> dict[str, str]:
+        """Return the name each address most recently wrote under (pages show names, not addresses)."""
+        m = s.messages.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(addresses), CHUNK):
+                for address, name in conn.execute(
+                        select(m.from_address, m.from_name).where(m.from_address.in_(addresses[i:i + CHUNK]))
+                        .order_by(m.date)):
+                    if name:
+                        found[address] = name
+        return found
+
     @staticmethod
     def person_key(address: str) -> str:
         return person_key(address)

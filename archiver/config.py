@@ -33,6 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 0, "Processes that parse and clean during ingest; 0 means one per core (at most 4)."),
     Setting("max_message_bytes", 50 * 1024 * 1024, "Messages larger than this are stored raw but not parsed."),
     Setting("max_mime_parts", 1000, "MIME parts walked per message; the rest are counted, not read."),
+    Setting("list_post_domain", "lists.igcaucus.org",
+            "Mail domain of the lists' posting addresses, for the web's reply-by-mail links."),
     Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
 )

@@ -130,7 +130,8 @@ class Archive(Browse):
             record = records.get(hit.message_id)
             if record is None:
                 continue  # indexed but gone from the store: the next update drops it
-            hits.append({"message_id": hit.message_id, "thread_id": record["thread_id"],
+            hits.append({"message_id": hit.message_id, "msg_hash": record["msg_hash"],
+                         "thread_id": record["thread_id"],
                          "score": hit.score, "date": record["date"],
                          "from_name": record["from_name"], "from_address": record["from_address"],
                          "organisation": record["organisation"], "subject": record["subject"],
@@ -174,6 +175,22 @@ class Archive(Browse):
         with self.engine.connect() as conn:
             rows = conn.execute(select(r.raw_sha256, r.reason, r.list, r.location).order_by(r.id)).all()
         return [dict(row._mapping) for row in rows]
+
+    def search_ids(self, text: str, *, limit: int, sort: str = "relevance",
+                   by_thread: bool = False) -> tuple[int, list[str]]:
+        """Return a search's match count (threads, by_thread) and its first `limit` message ids
+        in the search's order (for exports and feeds: all hits, no facets or snippets)."""
+        if self.index is None:
+            raise ArchiverError("this archive has no search index")
+        return self.index.match_ids(text, limit=limit, sort=sort, by_thread=by_thread)
+
+    def thread_message_ids(self, thread_id: str, limit: int) -> list[str]:
+        """Return up to `limit` message ids of a thread in date order; exports read the
+        records in chunks from these, so a long thread never sits in memory whole."""
+        m = s.messages.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(m.message_id).where(m.thread_id == thread_id)
+                                     .order_by(m.date, m.id).limit(limit)).scalars())
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -39,6 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     def _bind() -> None:
         g.archive = archive()
 
+    # Templates are indented for people; the pages need not carry that indentation.
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
     filters.register(app)
     http.register(app)
     from . import api, browse, errors, exports, feeds, search

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import Flask
@@ -34,9 +35,42 @@ def who(record: dict) -> str:
     return record.get("from_name") or mask(record.get("from_address")) or "(unknown sender)"
 
 
+# user@example.org, and pipermail's rewritten 'user at example.org'
+_ADDRESS = re.compile(r"\b([\w+-])[\w.+-]*(@| at )([\w-]+(?:\.[\w-]+)+)\b")
+
+
+def mask_text(text: str) -> str:
+    """Mask every address in a text (bodies quote and sign with them)."""
+    return _ADDRESS.sub(lambda m: f"{m.group(1)}…{m.group(2)}{m.group(3)}", text)
+
+
 def paragraphs(text: str | None) -> Markup:
-    """Escape mail text and keep its line breaks (the stylesheet keeps spacing)."""
-    return Markup(escape(text or "").rstrip())
+    """Escape mail text, mask addresses in it, keep its line breaks (the stylesheet keeps spacing)."""
+    return Markup(mask_text(str(escape(text or ""))).rstrip())
+
+
+def unfooted(quoted: str | None, footer: str | None) -> str:
+    """Quoted text without the list footer it ends with (a reply quotes the footer of the
+    message it answers; on a page of that list it is noise)."""
+    lines = (quoted or "").rstrip().split("\n")
+    wanted = [l.strip() for l in (footer or "").strip().split("\n") if l.strip()]
+    if wanted:
+        tail = [l.lstrip("> ").strip() for l in lines[-len(wanted):]]
+        if tail == wanted:
+            lines = lines[:-len(wanted)]
+            while lines and lines[-1].lstrip("> ").strip() == "":
+                lines.pop()
+    return "\n".join(lines).strip("\n")
+
+
+def snippet(html: str) -> Markup:
+    """A search snippet is HTML the index escaped and marked; addresses in it are masked."""
+    return Markup(mask_text(html))
+
+
+def http_url(value: str | None) -> str | None:
+    """Only http(s) links taken from mail or a mirror are drawn; `javascript:` and others are not."""
+    return value if value and re.match(r"(?i)^https?://[^\s<>\"]+$", value) else None
 
 
 def register(app: Flask) -> None:
@@ -44,4 +78,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(mask)
     app.add_template_filter(who)
     app.add_template_filter(paragraphs)
+    app.add_template_filter(snippet)
+    app.add_template_filter(unfooted)
+    app.add_template_filter(http_url)
     app.add_template_global(person_key, "person_key")
