@@ -20,6 +20,11 @@ from .store import CHUNK, Store
 from .topics import load_taxonomy
 
 
+def open_store(data: Path, database_url: str | None = None) -> Store:
+    """Open the store of a data directory (or the given URL): one per process, shared by threads."""
+    return Store(config.database_url(data, database_url))
+
+
 class Archive(Browse):
     """Read access to one archive: its store and its search index."""
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from flask import Flask, g
 
 from archiver import config
-from archiver.query import Archive
-from archiver.store import Store
+from archiver.query import Archive, open_store
 
 from . import filters, http
 
@@ -22,7 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     data = config.data_dir(app.config["DATA_DIR"])
-    store = Store(config.database_url(data, app.config["DATABASE_URL"]))
+    store = open_store(data, app.config["DATABASE_URL"])
     local = threading.local()
 
     def archive() -> Archive:
