@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, select
 
@@ -89,6 +89,8 @@ class Browse:
         """Return threads with messages in a list / month / topic / after a date: the total and
         one page of summaries, latest activity first (or, for a month, by first message)."""
         m = s.messages.c
+        if not (list_name or month or since or topic):
+            return self._all_threads(limit, offset, oldest_first)
         where = [m.thread_id.is_not(None)]
         if month:
             start, end = month_range(month)
@@ -113,6 +115,18 @@ class Browse:
                 items.append({**summary, "matching": r.n, "matching_first": iso(r.low),
                               "matching_last": iso(r.high)})
         return {"total": total, "threads": items}
+
+    def _all_threads(self, limit: int, offset: int, oldest_first: bool) -> dict:
+        """Every thread, from the threads table and its date indexes (no grouping of messages)."""
+        t = s.threads.c
+        order = [t.first_date, t.thread_id] if oldest_first else [t.last_date.desc(), t.thread_id]
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(s.threads)).scalar_one()
+            ids = list(conn.execute(select(t.thread_id).order_by(*order).limit(limit).offset(offset)).scalars())
+            summaries = self._summaries(conn, ids)
+        return {"total": total, "threads": [
+            {**summaries[tid], "matching": summaries[tid]["size"], "matching_first": summaries[tid]["first_date"],
+             "matching_last": summaries[tid]["last_date"]} for tid in ids if tid in summaries]}
 
     def _summaries(self, conn, thread_ids: list[str]) -> dict[str, dict]:
         """Return thread summaries: subject, size, dates, participants, topics, lists."""
@@ -277,31 +291,27 @@ class Browse:
         if entry is None:
             return None
         mt, m = s.message_topics.c, s.messages.c
+        tagged = select(m.id).join(s.message_topics, mt.message == m.id).where(mt.topic == slug)
+        week = func.date(m.date, "weekday 0", "-6 days")
         with self.engine.connect() as conn:
-            rows = conn.execute(select(m.from_key, m.from_name, m.from_address, m.date)
-                                .join(s.message_topics, mt.message == m.id).where(mt.topic == slug)).all()
-        people, orgs, weeks = self._activity(rows)
-        threads = self.threads(topic=slug, limit=limit, offset=offset)
-        return {"topic": entry, "threads": threads["threads"], "total_threads": threads["total"],
-                "participants": people[:15], "organisations": orgs[:15], "weeks": weeks}
-
-    def _activity(self, rows) -> tuple[list[dict], list[dict], list[dict]]:
-        people: Counter = Counter()
-        names: dict[str, tuple[str, str]] = {}
+            # Counted by SQL: a topic of a large archive has tens of thousands of messages.
+            people = conn.execute(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
+                                         func.count()).where(m.id.in_(tagged), m.from_key != "")
+                                  .group_by(m.from_key).order_by(func.count().desc(), m.from_key)).all()
+            weeks = conn.execute(select(week, func.count()).where(m.id.in_(tagged), m.date.is_not(None))
+                                 .group_by(week).order_by(week)).all()
         orgs: Counter = Counter()
-        weeks: Counter = Counter()
-        for key, name, address, date in rows:
-            people[key] += 1
-            names.setdefault(key, (name or address.partition("@")[0], address))
+        for _, _, address, n in people:
             org = self.organisations.of(address)
             if org:
-                orgs[org] += 1
-            if date:
-                weeks[(date - timedelta(days=date.weekday())).date().isoformat()] += 1
-        return ([{"key": k, "name": names[k][0], "organisation": self.organisations.of(names[k][1]),
-                  "messages": n} for k, n in people.most_common()],
-                [{"name": o, "messages": n} for o, n in orgs.most_common()],
-                [{"week": w, "messages": weeks[w]} for w in sorted(weeks)])
+                orgs[org] += n
+        threads = self.threads(topic=slug, limit=limit, offset=offset)
+        return {"topic": entry, "threads": threads["threads"], "total_threads": threads["total"],
+                "participants": [{"key": k, "name": name or address.partition("@")[0],
+                                  "organisation": self.organisations.of(address), "messages": n}
+                                 for k, name, address, n in people[:15]],
+                "organisations": [{"name": o, "messages": n} for o, n in orgs.most_common(15)],
+                "weeks": [{"week": w, "messages": n} for w, n in weeks]}
 
     def weekly_by_topic(self) -> dict:
         """Return messages per week (Monday) per topic, and untagged, for the stats page."""

@@ -12,7 +12,7 @@ import click
 
 from . import config
 from .errors import ArchiverError, QueryError
-from .export import RENDERERS, render
+from .export import RENDERERS, mboxrd, render
 from .pipeline import ingest as run_ingest
 from .pipeline import evaluate_tagger, rebuild_index
 from .pipeline import retag as retag_all
@@ -130,7 +130,8 @@ def stats(ctx: click.Context, fmt: str) -> None:
 
 @main.command()
 @click.option("--list", "list_name", help="Export only this list (default: everything).")
-@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="jsonl")
+@click.option("--format", "fmt", type=click.Choice(sorted([*RENDERERS, "mbox"])), default="jsonl",
+              help="jsonl or csv records, or mbox (mboxrd of the original bytes).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file instead of standard output.")
 @click.pass_context
@@ -142,6 +143,12 @@ def export(ctx: click.Context, list_name: str | None, fmt: str, output: str | No
     with _archive(ctx) as archive:
         if list_name and list_name not in {l["name"] for l in archive.lists()}:
             raise click.ClickException(f"no list named {list_name!r}")
+        if fmt == "mbox":
+            items = ((r, archive.raw(r["message_id"])) for r in archive.messages(list_name))
+            with click.open_file(output or "-", "wb") as out:
+                for chunk in mboxrd((r, raw) for r, raw in items if raw is not None):
+                    out.write(chunk)
+            return
         chunks = render(fmt, archive.messages(list_name))
         with click.open_file(output or "-", "w", encoding="utf-8") as out:
             for chunk in chunks:

@@ -344,6 +344,35 @@ class SearchIndex:
         pages = max(1, -(-total // per_page))
         return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
 
+    def match_ids(self, text: str, *, limit: int, sort: str = "relevance",
+                  by_thread: bool = False) -> tuple[int, list[str]]:
+        """Return how many messages (threads, by_thread) a query matches and the message ids
+        of its first `limit` hits in the search's order: for exports and feeds, which want
+        every hit at once rather than a page of them, and no facets or snippets."""
+        if sort not in ("relevance", "newest", "oldest"):
+            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        parsed = prepare(text)
+        searcher = self._current()
+        if searcher is None:
+            return 0, []
+        q = _parse(parsed.text, searcher.reader()) if parsed.text else query.Every()
+        if parsed.start or parsed.end:
+            q = query.And([q, _date_query(parsed.start, parsed.end)])
+        options: dict = {"collapse": "thread", "collapse_limit": 1} if by_thread else {}
+        if sort != "relevance":
+            options.update(sortedby="date", reverse=sort == "newest")
+        try:
+            results = searcher.search(q, limit=max(1, limit), **options)
+        except WhooshQueryError as exc:
+            raise QueryError(f"the query cannot be run: {exc}") from exc
+        if by_thread:
+            threads = self._columns(searcher)["thread"]
+            total = len({threads[d] for d in results.docs()})
+        else:
+            total = len(results)
+        ids = [results[i]["msg_id"] for i in range(min(limit, results.scored_length()))]
+        return total, ids
+
 
 def _date_query(start: datetime | None, end: datetime | None) -> query.Query:
     """Return the query for [start, end): whole months as month terms (a few postings lists),

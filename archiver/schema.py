@@ -122,6 +122,7 @@ threads = Table(
     Column("first_date", DateTime, nullable=True),
     Column("last_date", DateTime, nullable=True),
     Index("ix_threads_last", "last_date"),
+    Index("ix_threads_first", "first_date"),
     Index("ix_threads_subject_key", "subject_key"),
 )
 
