@@ -11,7 +11,7 @@ from . import config
 from . import schema as s
 from .ids import person_key
 from .store import CHUNK
-from .topics import load_taxonomy
+from .topics import cached_taxonomy
 
 THREAD_PAGE = 200      # messages of a thread drawn per page
 LIST_PAGE = 30         # threads per page of a list, month, topic or what's new
@@ -282,7 +282,7 @@ class Browse:
 
     # --- topics ------------------------------------------------------------------------------
     def topic_labels(self) -> dict[str, str]:
-        return {t.slug: t.label for t in load_taxonomy(config.path("topics_file")).topics}
+        return {t.slug: t.label for t in cached_taxonomy(config.path("topics_file")).topics}
 
     def topic(self, slug: str, *, limit: int = LIST_PAGE, offset: int = 0) -> dict | None:
         """Return an agenda topic: its programme entry, threads (latest first), most active

@@ -333,10 +333,12 @@ class SearchIndex:
                 for h in chosen]
         if texts and hits:
             wanted = _terms_of(q)
+            asks_quoted = _asks_quoted(q)
             found = texts([h.message_id for h in hits])
             for hit in hits:
                 own, quoted, lang = found.get(hit.message_id, ("", "", ""))
-                hit.snippet = snippet(own, quoted, lang, wanted)
+                # Someone else's words are shown only to a reader who searched quoted text.
+                hit.snippet = snippet(own, quoted if asks_quoted else "", lang, wanted)
         facets = {}
         for name, fieldname in FACETS.items():
             values = columns[fieldname]
@@ -496,6 +498,17 @@ def _terms_of(q: query.Query) -> set[str]:
             found.update(node.words)
         stack.extend(node.children())
     return found
+
+
+def _asks_quoted(q: query.Query) -> bool:
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "fieldname", None) == "quoted" and not isinstance(node, query.Not):
+            return True
+        if not isinstance(node, query.Not):
+            stack.extend(node.children())
+    return False
 
 
 def snippet(own: str, quoted: str, lang: str, wanted: set[str], width: int = 220) -> str:

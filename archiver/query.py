@@ -17,7 +17,7 @@ from . import schema as s
 from .index import Found, SearchIndex
 from .orgs import Organisations, load_organisations
 from .store import CHUNK, Store
-from .topics import load_taxonomy
+from .topics import cached_taxonomy
 
 
 def open_store(data: Path, database_url: str | None = None) -> Store:
@@ -106,7 +106,7 @@ class Archive(Browse):
 
     def topics(self) -> list[dict]:
         """Return the agenda's topics in programme order, with message and thread counts."""
-        taxonomy = load_taxonomy(config.path("topics_file"))
+        taxonomy = cached_taxonomy(config.path("topics_file"))
         mt, tt = s.message_topics.c, s.thread_topics.c
         with self.engine.connect() as conn:
             messages = dict(conn.execute(select(mt.topic, func.count()).group_by(mt.topic)).all())

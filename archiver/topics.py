@@ -6,6 +6,8 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from .errors import ArchiverError
 
@@ -105,6 +107,20 @@ def _pattern(term: str) -> tuple[str, ...]:
 
 
 # --- loading ---------------------------------------------------------------------------------
+def cached_taxonomy(path) -> Taxonomy:
+    """The taxonomy file, read again only when it changes (pages ask for labels on every view)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return load_taxonomy(path)   # says clearly what is wrong with the path
+    return _cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str, _mtime: int, _size: int) -> Taxonomy:
+    return load_taxonomy(path)
+
+
 def load_taxonomy(path) -> Taxonomy:
     """Read and check a taxonomy TOML file (see fixtures/topics.toml)."""
     data = _read_toml(path, "taxonomy")

@@ -340,3 +340,19 @@ def test_reply_link_cannot_inject_headers():
     link = reply_link({"subject": "Hi\r\nBcc: victim@example.org", "message_id": "<a\r\nb@x>",
                        "lists": ["bestbits"]})
     assert "\r" not in link and "\n" not in link and "Bcc:" not in link
+
+
+def test_snippets_show_the_writers_own_words_unless_quotes_were_searched(sample):
+    import html as htmllib
+
+    def plain(snippet: str) -> str:
+        text = htmllib.unescape(snippet.replace("<mark>", "").replace("</mark>", ""))
+        return text.strip("… ").strip()
+
+    for query, fields in (("governance", ("own_text",)), ('quoted:"civil society"', ("own_text", "quoted_text"))):
+        found = sample.search(query, per_page=50)
+        records = {r["message_id"]: r for r in sample.records([h["message_id"] for h in found["hits"]])}
+        assert found["hits"]
+        for hit in found["hits"]:
+            texts = [" ".join(records[hit["message_id"]][f].split()) for f in fields]
+            assert any(plain(hit["snippet"]) in words for words in texts), (query, hit["message_id"])
