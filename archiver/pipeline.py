@@ -133,9 +133,19 @@ def ingest(store: Store, sources: list[str], list_name: str,
     archive's search index (when given), and report."""
     report = IngestReport()
     check_sources(sources)
+    return ingest_raws(store, _raws(sources, report.skipped_files), list_name, progress,
+                       batch_size, workers, archive, report)
+
+
+def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
+                progress: Callable[[int], None] | None = None, batch_size: int | None = None,
+                workers: int | None = None, archive: Archive | None = None,
+                report: IngestReport | None = None) -> IngestReport:
+    """Ingest raw messages a source already read (a fetched month, say) like `ingest` does."""
+    report = report if report is not None else IngestReport()
     size = int(batch_size or config.get("batch_size"))
     count = workers if workers is not None else _workers()
-    raws = _timed(_raws(sources, report.skipped_files), report.timings, "read")
+    raws = _timed(iter(items), report.timings, "read")
     pool = None
     pending = None
     try:
