@@ -202,6 +202,8 @@ def topic(slug: str):
     pages = max(1, -(-found["total_threads"] // 30))
     if page > pages:
         abort(400, description=f"Page {page} is past the last page ({pages}).")
+    for item in found["threads"]:
+        item["month_key"] = (item["last_date"] or "unknown")[:7]
     chart = charts.sparkline(found["weeks"], f"Messages per week on {found['topic']['label']}")
     return render_template("browse/topic.html", t=found, page=page, pages=pages, chart=chart,
                            feeds=[_feed(f"Topic {found['topic']['label']}", "feeds.topic_feed", slug=slug)])
