@@ -160,25 +160,32 @@ def reply_link(record: dict) -> str:
     return f"mailto:{quote(to, safe='@')}?{query}"
 
 
-@bp.route("/message/<msg_hash>/")
-def message(msg_hash: str):
+def _message_or_404(msg_hash: str) -> dict:
     _check_hash(msg_hash, "message")
     found = g.archive.message(msg_hash)
     if found is None:
         abort(404, description=f"No message has the id {msg_hash!r}.")
+    return found
+
+
+@bp.route("/message/<msg_hash>/")
+def message(msg_hash: str):
+    found = _message_or_404(msg_hash)
     return render_template("browse/message.html", m=found["message"], found=found,
                            reply_link=reply_link, labels=g.archive.topic_labels())
 
 
 @bp.route("/message/<msg_hash>/raw")
 def raw(msg_hash: str):
-    _check_hash(msg_hash, "message")
-    found = g.archive.message(msg_hash)
-    if found is None:
-        abort(404, description=f"No message has the id {msg_hash!r}.")
+    found = _message_or_404(msg_hash)
     data = g.archive.raw(found["message"]["message_id"]) or b""
+    try:
+        data.decode("utf-8")
+        charset = "; charset=utf-8"
+    except UnicodeDecodeError:
+        charset = ""   # 8-bit mail in its own charset: claiming UTF-8 would garble it further
     # Shown as text, never as mail or HTML: the bytes are exactly those that came in.
-    return Response(data, mimetype="text/plain", headers={
+    return Response(data, content_type="text/plain" + charset, headers={
         "Content-Disposition": f'inline; filename="{msg_hash}.eml"'})
 
 
