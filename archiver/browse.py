@@ -89,8 +89,8 @@ class Browse:
         """Return threads with messages in a list / month / topic / after a date: the total and
         one page of summaries, latest activity first (or, for a month, by first message)."""
         m = s.messages.c
-        if not (list_name or month or since or topic):
-            return self._all_threads(limit, offset, oldest_first)
+        if not (list_name or month or since):
+            return self._all_threads(limit, offset, oldest_first, topic)
         where = [m.thread_id.is_not(None)]
         if month:
             start, end = month_range(month)
@@ -116,13 +116,19 @@ class Browse:
                               "matching_last": iso(r.high)})
         return {"total": total, "threads": items}
 
-    def _all_threads(self, limit: int, offset: int, oldest_first: bool) -> dict:
-        """Every thread, from the threads table and its date indexes (no grouping of messages)."""
-        t = s.threads.c
+    def _all_threads(self, limit: int, offset: int, oldest_first: bool, topic: str | None) -> dict:
+        """Every thread (or a topic's), from the threads table and its date indexes, without
+        grouping their messages."""
+        t, tt = s.threads.c, s.thread_topics.c
         order = [t.first_date, t.thread_id] if oldest_first else [t.last_date.desc(), t.thread_id]
+        chosen = select(t.thread_id)
+        counted = select(func.count()).select_from(s.threads)
+        if topic:
+            chosen = chosen.join(s.thread_topics, tt.thread_id == t.thread_id).where(tt.topic == topic)
+            counted = select(func.count()).where(tt.topic == topic)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(s.threads)).scalar_one()
-            ids = list(conn.execute(select(t.thread_id).order_by(*order).limit(limit).offset(offset)).scalars())
+            total = conn.execute(counted).scalar_one()
+            ids = list(conn.execute(chosen.order_by(*order).limit(limit).offset(offset)).scalars())
             summaries = self._summaries(conn, ids)
         return {"total": total, "threads": [
             {**summaries[tid], "matching": summaries[tid]["size"], "matching_first": summaries[tid]["first_date"],
@@ -372,16 +378,17 @@ class Browse:
                            for slug in order if slug in groups]}
 
     def people_names(self, addresses: list[str]) -> dict[str, str]:
-        """Return the name each address most recently wrote under (pages show names, not addresses)."""
+        """Return a name each address wrote under (pages show names, not addresses)."""
         m = s.messages.c
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for i in range(0, len(addresses), CHUNK):
-                for address, name in conn.execute(
-                        select(m.from_address, m.from_name).where(m.from_address.in_(addresses[i:i + CHUNK]))
-                        .order_by(m.date)):
-                    if name:
-                        found[address] = name
+            # One indexed row per address: grouping all of a prolific writer's messages to
+            # choose a name costs more than the search the names are for.
+            for address in addresses[:200]:
+                name = conn.execute(select(m.from_name).where(m.from_address == address,
+                                                              m.from_name != "").limit(1)).scalar()
+                if name:
+                    found[address] = name
         return found
 
     @staticmethod

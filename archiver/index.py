@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections import Counter
 import shutil
 import threading
 import time
@@ -15,6 +14,8 @@ from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
+
+import numpy
 
 from whoosh import index, qparser, query
 from whoosh.index import EmptyIndexError
@@ -278,12 +279,19 @@ class SearchIndex:
                 self._searcher, self._inode = (ix.searcher() if ix else None), inode
             return self._searcher
 
-    def _columns(self, searcher) -> dict[str, list]:
-        """Return docnum -> value lists of the facet fields, read once per searcher."""
+    def _columns(self, searcher) -> dict[str, tuple]:
+        """Return, per facet field (and thread), each document's value as a code (a numpy
+        array indexed by docnum) and the values the codes stand for; read once per searcher."""
         if self._cached is None or self._cached[0] is not searcher:
             reader = searcher.reader()
-            self._cached = (searcher, {name: list(reader.column_reader(name, translate=True))
-                                       for name in (*FACETS.values(), "thread")})
+            columns = {}
+            for name in (*FACETS.values(), "thread"):
+                values: dict[str, int] = {}
+                codes = numpy.fromiter((values.setdefault(v, len(values))
+                                        for v in reader.column_reader(name, translate=True)),
+                                       dtype=numpy.int32, count=reader.doc_count_all())
+                columns[name] = (codes, list(values))
+            self._cached = (searcher, columns)
         return self._cached[1]
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
@@ -324,9 +332,11 @@ class SearchIndex:
         # Whoosh's grouping calls back into Python per document and facet, and turns off the
         # skipping that makes a top-k search fast.
         matched = results.docs()
+        docs = numpy.fromiter(matched, dtype=numpy.int64, count=len(matched))
         columns = self._columns(searcher)
-        threads = columns["thread"]
-        total = len({threads[d] for d in matched}) if by_thread else len(results)
+        # len(results) would match the query a third time: the matched set is already here.
+        total = (int(numpy.unique(columns["thread"][0][docs]).size) if by_thread
+                 else int(docs.size))
         start = (page - 1) * per_page
         chosen = [results[i] for i in range(start, min(start + per_page, results.scored_length()))]
         hits = [Hit(message_id=h["msg_id"], thread_id=h["thread"], score=round(h.score or 0.0, 4))
@@ -341,8 +351,12 @@ class SearchIndex:
                 hit.snippet = snippet(own, quoted if asks_quoted else "", lang, wanted)
         facets = {}
         for name, fieldname in FACETS.items():
-            values = columns[fieldname]
-            facets[name] = _facet(Counter(values[d] for d in matched), fieldname in MULTI)
+            # Counted in numpy over value codes: a Python loop over tens of thousands of
+            # matches per facet cost more than the search itself.
+            codes, values = columns[fieldname]
+            counts = numpy.bincount(codes[docs], minlength=len(values))
+            present = numpy.nonzero(counts)[0]
+            facets[name] = _facet({values[i]: int(counts[i]) for i in present}, fieldname in MULTI)
         pages = max(1, -(-total // per_page))
         return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
 
@@ -396,7 +410,10 @@ def _costly(q: query.Query) -> bool:
     stack = [q]
     while stack:
         node = stack.pop()
-        if isinstance(node, (query.Phrase, query.DateRange, query.NumericRange)):
+        # A NOT is costly too: Whoosh's top-k skipping cannot bound an AndNot, so matching it
+        # twice (scored top k, then every match for the facets) doubles its cost.
+        if isinstance(node, (query.Phrase, query.DateRange, query.NumericRange, query.Not,
+                             query.AndNot)):
             return True
         stack.extend(node.children())
     return False
