@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
 import socket
@@ -136,13 +137,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
-    """Serve the app with waitress, the production server, in a child process."""
-    code = ("from waitress import serve; from web import create_app; "
-            f"serve(create_app({{'DATA_DIR': {str(data)!r}}}), host='127.0.0.1', port={port}, "
-            f"threads={threads})")
+def start_server(data: Path, port: int, workers: int, threads: int, log: Path) -> subprocess.Popen:
+    """Serve the app as users do, with `archiver serve` (gunicorn), in a child process."""
+    command = [sys.executable, "-c", "from web.cli import main; main()", "--data", str(data), "serve",
+               "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -257,7 +257,8 @@ def verdict(kind: str, found: dict) -> str:
 
 
 def print_table(result: dict) -> None:
-    print(f"| page ({result['messages']:,} messages; {result['connections']} connections, "
+    print(f"| page ({result['messages']:,} messages; {result['connections']} connections to "
+          f"{result['workers']} server processes x {result['server_threads']} threads, "
           f"{result['duration_s']:g} s each, {result['client']}) | pages | requests | errors | "
           f"median | 95th percentile | requests/s | aim |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -273,7 +274,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per kind of page")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--server-threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=0, help="server processes (0: one per core)")
+    parser.add_argument("--server-threads", type=int, default=2, help="threads per server process")
     parser.add_argument("--threads", type=int, default=50, help="random thread pages to rotate")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated: " + ", ".join(KINDS))
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
@@ -289,7 +291,7 @@ def main() -> None:
     data = ingested(ensure_corpus(args.messages, args.work), args.work)
     paths, messages = page_paths(data, args.threads, args.seed)
     port = free_port()
-    server = start_server(data, port, args.server_threads, args.work / "web-server.log")
+    server = start_server(data, port, args.workers, args.server_threads, args.work / "web-server.log")
     try:
         failing = warm_up(port, {k: paths[k] for k in kinds}, args.connections)
         results = {k: measure(client, port, paths[k], args.connections, args.duration, args.work)
@@ -298,7 +300,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     result = {"messages": messages, "data_dir": str(data), "client": client,
-              "connections": args.connections, "server_threads": args.server_threads,
+              "connections": args.connections, "workers": args.workers or os.cpu_count(),
+              "server_threads": args.server_threads,
               "duration_s": args.duration, "aims_p95_ms": AIMS_MS, "warm_up_failures": failing,
               "kinds": results}
     args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Browser tests: Playwright drives Debian's Chromium against the site served by waitress.
+"""Browser tests: Playwright drives Debian's Chromium against the site `archiver serve` serves.
 
 A real HTTP server on 127.0.0.1 serves the sample archive; the scenarios click through the
 pages as a reader would (programme -> topic -> thread -> folded quote; search -> facet;
@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -45,30 +49,31 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def base_url(web_data):
-    """The site over the sample archive, served by waitress on 127.0.0.1 in a daemon thread."""
-    from waitress import create_server, wasyncore
-
-    from web import create_app
-
-    app = create_app({"DATA_DIR": str(web_data)})
-    socket_map: dict = {}
-    server = create_server(app, map=socket_map, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=socket_map, count=1)
-
-    thread = threading.Thread(target=serve, name="waitress", daemon=True)
-    thread.start()
+    """The site over the sample archive, served on 127.0.0.1 by `archiver serve` (gunicorn,
+    the production server users run) in a child process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from web.cli import main; main()", "--data", str(web_data),
+         "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(url + "/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"archiver serve exited: {server.stdout.read().decode()[-2000:]}")
+                time.sleep(0.1)
+        yield url
     finally:
-        server.task_dispatcher.shutdown()
-        stop.set()
-        thread.join(timeout=5)
-        wasyncore.close_all(socket_map)
-        app.extensions["store"].close()
+        server.terminate()
+        server.wait(timeout=30)
+        server.stdout.close()
 
 
 @pytest.fixture(scope="module")
