@@ -7,17 +7,21 @@ import html
 import json
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from . import config
 from .errors import ArchiverError, QueryError
 from .export import RENDERERS, mboxrd, render
+from .fetch import credentials_for, fetch_archive, lines, load_lists
+from .fetch import sync as run_sync
 from .pipeline import ingest as run_ingest
 from .pipeline import evaluate_tagger, rebuild_index
 from .pipeline import retag as retag_all
 from .topics import format_evaluation
 from .query import Archive
+from .sources.remote import check_month
 from .store import Store
 
 
@@ -247,6 +251,92 @@ def settings() -> None:
     """List every setting with its environment variable, default and meaning."""
     for setting in config.SETTINGS:
         click.echo(f"{setting.env:<28} {setting.default!s:<20} {setting.help}")
+
+
+
+def _month_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_month(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _lists_file(path: str | None):
+    """Return the lists file's lists (none when the default file does not exist)."""
+    chosen = Path(path) if path else config.path("lists_file")
+    if not path and not chosen.is_file():
+        return []
+    return load_lists(chosen)
+
+
+def _month_progress(result) -> None:
+    click.echo(f"{result.month} {result.status} {result.reason}".rstrip(), err=True)
+
+
+def _fetch_output(reports: list, fmt: str, single: bool) -> None:
+    if fmt == "json":
+        data = reports[0].as_dict() if single else {"lists": [r.as_dict() for r in reports]}
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    for number, report in enumerate(reports):
+        if number:
+            click.echo()
+        click.echo("\n".join(lines(report)))
+
+
+@main.command()
+@click.argument("url")
+@click.option("--list", "list_name", help="Store the messages in this list (default: the list the URL names).")
+@click.option("--since", metavar="YYYY-MM", callback=_month_option, help="First month to fetch.")
+@click.option("--until", metavar="YYYY-MM", callback=_month_option, help="Last month to fetch.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Report format.")
+@click.pass_context
+def fetch(ctx: click.Context, url: str, list_name: str | None, since: str | None,
+          until: str | None, fmt: str) -> None:
+    """Fetch a live pipermail or HyperKitty archive: download what is new or changed, ingest it.
+
+    A private archive's credentials come from environment variables (those the lists file
+    names for this URL or list, else ARCHIVE_FETCH_USERNAME and ARCHIVE_FETCH_PASSWORD), never
+    from the command line. Exits with 1 when a month failed.
+
+    Example: archiver fetch http://lists.igcaucus.org/pipermail/bestbits/ --since 2012-10
+    """
+    if list_name is not None and not list_name.strip():
+        raise click.BadParameter("must not be empty", param_hint="--list")
+    if since and until and since > until:
+        raise click.BadParameter(f"{since} is after --until {until}", param_hint="--since")
+    with _archive(ctx, write=True) as archive:
+        credentials = credentials_for(url, list_name, _lists_file(None))
+        report = fetch_archive(archive, url, config.data_dir(ctx.obj["data"]), list_name=list_name,
+                               since=since, until=until, credentials=credentials,
+                               on_month=_month_progress if sys.stderr.isatty() else None)
+    _fetch_output([report], fmt, single=True)
+    if report.failed:
+        ctx.exit(1)
+
+
+@main.command()
+@click.option("--lists", "lists_path", type=click.Path(dir_okay=False),
+              help="The lists file (default: the lists_file setting, fixtures/lists.toml).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Report format.")
+@click.pass_context
+def sync(ctx: click.Context, lists_path: str | None, fmt: str) -> None:
+    """Fetch every list of the lists file (see fetch); exits with 1 when a list or month failed.
+
+    Example: archiver sync --lists fixtures/lists.toml
+    """
+    with _archive(ctx, write=True) as archive:
+        specs = _lists_file(lists_path or str(config.path("lists_file")))
+        if not specs:
+            raise click.ClickException("the lists file names no lists")
+        reports = run_sync(archive, config.data_dir(ctx.obj["data"]), specs)
+    _fetch_output(reports, fmt, single=False)
+    if any(report.failed for report in reports):
+        ctx.exit(1)
 
 
 if __name__ == "__main__":

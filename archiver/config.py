@@ -37,6 +37,21 @@ SETTINGS: tuple[Setting, ...] = (
             "Mail domain of the lists' posting addresses, for the web's reply-by-mail links."),
     Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
+    Setting("lists_file", "fixtures/lists.toml",
+            "The lists `archiver sync` fetches (TOML): name, URL, kind, credentials' variable names."),
+    Setting("fetch_user_agent", "bestbits-archive/0.1 (Mailman list archive mirror; Python urllib)",
+            "User-Agent of every request; add a contact address for the sites you fetch from."),
+    Setting("fetch_delay", 1.0, "Seconds from the start of one request to the next (per archive)."),
+    Setting("fetch_timeout", 30.0, "Seconds to wait for a connection, and for each block of an answer."),
+    Setting("fetch_retries", 4, "Further tries after a timeout, a 5xx or 429 answer, or a broken download."),
+    Setting("fetch_backoff", 2.0, "Seconds before the first retry, doubled each time (a longer Retry-After wins)."),
+    Setting("fetch_max_retry_after", 600.0, "A Retry-After longer than this many seconds fails the download."),
+    Setting("fetch_max_redirects", 5, "Redirects followed per request."),
+    Setting("fetch_max_bytes", 200_000_000, "Largest month text downloaded (after decompression)."),
+    Setting("fetch_max_page_bytes", 5_000_000, "Largest index page, month page or scrubbed attachment downloaded."),
+    Setting("fetch_settle_days", 30,
+            "A month fetched this many days after it ended, from a server without ETag or "
+            "Last-Modified, is not asked for again."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

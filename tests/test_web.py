@@ -356,3 +356,29 @@ def test_snippets_show_the_writers_own_words_unless_quotes_were_searched(sample)
         for hit in found["hits"]:
             texts = [" ".join(records[hit["message_id"]][f].split()) for f in fields]
             assert any(plain(hit["snippet"]) in words for words in texts), (query, hit["message_id"])
+
+
+def test_every_route_answers_good_and_bad_values_without_a_server_error(app, client, sample, big_thread):
+    """Each URL rule, with real values and with junk: never a 500, never a traceback."""
+    thread = biggest(big_thread)
+    message = next(m for m in sample.thread(thread["thread_id"])["messages"] if not m.get("missing"))
+    good = {"name": "bestbits", "month": "2012-11", "thread_id": thread["thread_id"],
+            "msg_hash": message["msg_hash"], "slug": sample.topics()[0]["slug"],
+            "key": sample.top_participants(1)[0]["key"], "fmt": "jsonl", "filename": "style.css",
+            "page": "000001.html"}
+    junk = {k: "%3Cscript%3E%22x" for k in good}
+    seen = set()
+    for rule in app.url_map.iter_rules():
+        seen.add(rule.endpoint)
+        for values, allowed in ((good, {200, 301, 404}), (junk, {400, 404})):
+            url = rule.rule
+            for arg in rule.arguments:
+                url = url.replace(f"<{arg}>", values[arg]).replace(f"<path:{arg}>", values[arg])
+            if rule.endpoint.startswith(("search.", "feeds.search", "exports.search", "api.search")):
+                url += "?q=wcit" if values is good else "?q=%28"
+            response = client.get(url)
+            body = response.get_data()
+            response.close()
+            assert response.status_code in allowed | {200}, (url, response.status_code)
+            assert b"Traceback" not in body
+    assert len(seen) >= 23
