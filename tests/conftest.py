@@ -96,7 +96,10 @@ def app(web_data):
     """The Flask app over the sample archive."""
     from web import create_app
 
-    return create_app({"DATA_DIR": str(web_data), "TESTING": True})
+    # Rate limits are tested on their own (tests/test_web_limits.py); here they would only
+    # count the suite's own requests.
+    return create_app({"DATA_DIR": str(web_data), "TESTING": True,
+                       "SEARCH_RATE": "100000 per minute", "EXPORT_RATE": "100000 per minute"})
 
 
 @pytest.fixture

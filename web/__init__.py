@@ -10,14 +10,16 @@ from flask import Flask, g
 from archiver import config
 from archiver.query import Archive, open_store
 
-from . import filters, http
+from . import filters, http, limits
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app over the archive in the data directory (or `test_config["DATA_DIR"]`)."""
     app = Flask(__name__)
     app.config.update(DATA_DIR=None, DATABASE_URL=None, EXPORT_LIMIT=int(config.get("export_limit")),
-                      SEARCH_QUERY_MAX=500, PER_PAGE_MAX=100, JSON_SORT_KEYS=False)
+                      SEARCH_QUERY_MAX=500, PER_PAGE_MAX=100, JSON_SORT_KEYS=False,
+                      SEARCH_RATE=str(config.get("search_rate")), EXPORT_RATE=str(config.get("export_rate")),
+                      RATELIMIT_STORAGE_URI=str(config.get("rate_limit_storage")))
     if test_config:
         app.config.update(test_config)
     data = config.data_dir(app.config["DATA_DIR"])
@@ -47,4 +49,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     for module in (browse, search, feeds, exports, api):
         app.register_blueprint(module.bp)
     errors.register(app)
+    limits.register(app)
     return app

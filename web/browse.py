@@ -150,12 +150,13 @@ def thread(thread_id: str):
 def reply_link(record: dict) -> str:
     """A mailto link answering a message on its list: the right subject and In-Reply-To.
     Every part is percent-encoded, so nothing in a header can add another header."""
-    subject = record.get("subject") or ""
+    # Line breaks go too: some mail clients turn an encoded CR LF back into a new header.
+    subject = " ".join((record.get("subject") or "").split())
     if not re.match(r"(?i)^\s*re\s*:", subject):
         subject = "Re: " + subject
     lists = record.get("lists") or []
     to = f"{lists[0]}@{config.get('list_post_domain')}" if lists else ""
-    mid = record["message_id"].strip("<>")
+    mid = "".join(record["message_id"].split()).strip("<>")
     query = f"subject={quote(subject, safe='')}&In-Reply-To={quote(f'<{mid}>', safe='')}"
     return f"mailto:{quote(to, safe='@')}?{query}"
 

@@ -1,0 +1,43 @@
+"""Per-client rate limits on search and exports: a clear 429 page (or JSON), other pages unaffected."""
+
+from __future__ import annotations
+
+import pytest
+
+from web import create_app
+
+
+@pytest.fixture
+def strict(web_data):
+    app = create_app({"DATA_DIR": str(web_data), "SEARCH_RATE": "3 per minute",
+                      "EXPORT_RATE": "2 per minute"})
+    yield app
+    app.extensions["store"].close()
+
+
+def test_searches_share_one_budget_per_client(strict):
+    client = strict.test_client()
+    assert client.get("/search?q=wcit").status_code == 200
+    assert client.get("/api/search?q=wcit").status_code == 200
+    assert client.get("/search/feed.atom?q=wcit").status_code == 200
+    refused = client.get("/search?q=visa")
+    assert refused.status_code == 429
+    assert "429 · Too many requests" in refused.get_data(as_text=True)
+    assert refused.headers.get("Retry-After")
+    api = client.get("/api/search?q=visa")
+    assert api.status_code == 429 and api.get_json()["error"]
+    # Browsing is not limited, and another client has its own budget.
+    assert client.get("/").status_code == 200
+    other = strict.test_client()
+    assert other.get("/search?q=wcit", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+
+
+def test_exports_are_limited_apart_from_searches(strict):
+    client = strict.test_client()
+    thread = client.get("/api/list/bestbits/threads").get_json()["threads"][0]["thread_id"]
+    for _ in range(2):
+        response = client.get(f"/thread/{thread}/export.jsonl")
+        assert response.status_code == 200
+        response.close()
+    assert client.get(f"/thread/{thread}/export.csv").status_code == 429
+    assert client.get("/search?q=wcit").status_code == 200
