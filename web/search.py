@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request, url_for
+from flask import Blueprint, abort, g, render_template, request, url_for
 
 from archiver.errors import QueryError
 
@@ -26,7 +26,6 @@ def search_args() -> dict:
     if scope and f"list:{scope}" not in q.split():
         q = f"{q} list:{_quote(scope)}".strip()
     if len(q) > MAX_QUERY:
-        from flask import abort
         abort(400, description=f"The query is {len(q)} characters long; the limit is {MAX_QUERY}.")
     return {"q": q, "sort": choice("sort", "relevance", SORTS), "page": page_number(),
             "per_page": bounded_int("per_page", 20, 1, 100),
