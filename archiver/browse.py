@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, select
 
-from . import config
+from . import briefing, config
 from . import schema as s
 from .ids import person_key
+from .signons import is_statement, recognise, signers
 from .store import CHUNK
 from .topics import cached_taxonomy
 
@@ -362,6 +363,7 @@ class Browse:
                                 .order_by(m.date, m.id).limit(limit).offset(offset)).all()
             records = list(self._records(conn, rows))
             summaries = self._summaries(conn, sorted({r["thread_id"] for r in records if r["thread_id"]}))
+            dossier = self._dossier(conn, key)
         labels = self.topic_labels()
         groups: dict[str, dict[str, list[dict]]] = {}
         for record in records:
@@ -371,7 +373,7 @@ class Browse:
         return {"key": key, "name": names[0] if names else head[3].partition("@")[0],
                 "names": names, "address": head[3], "organisation": self.organisations.of(head[3]),
                 "messages": head[0], "first_date": iso(head[1]), "last_date": iso(head[2]),
-                "threads": summaries,
+                "threads": summaries, **dossier,
                 "groups": [{"slug": slug, "label": labels.get(slug, "No agenda topic"),
                             "threads": [{"thread": summaries.get(tid), "thread_id": tid, "messages": msgs}
                                         for tid, msgs in groups[slug].items()]}
@@ -394,3 +396,134 @@ class Browse:
     @staticmethod
     def person_key(address: str) -> str:
         return person_key(address)
+
+    # --- for moderators: dossiers, sign-ons, briefings ----------------------------------------
+    def _dossier(self, conn, key: str, shown: int = 20) -> dict:
+        """A participant's dossier beyond their messages: messages per topic per month, threads
+        they started, replies others sent to their messages, and statements they signed."""
+        m, mt, t = s.messages.c, s.message_topics.c, s.threads.c
+        labels = self.topic_labels()
+        # Each message counts once, under its best-scored topic, as the page groups it.
+        best: dict[int, tuple[float, str, str]] = {}
+        for pk, when, topic, score in conn.execute(
+                select(m.id, func.strftime("%Y-%m", m.date), mt.topic, mt.score)
+                .select_from(s.messages.outerjoin(s.message_topics, mt.message == m.id))
+                .where(m.from_key == key)):
+            mark = (score or 0.0, topic or "", when or "undated")
+            if pk not in best or (mark[0], best[pk][1]) > (best[pk][0], mark[1]):
+                best[pk] = mark
+        counts: dict[str, Counter] = {}
+        for _, topic, when in best.values():
+            counts.setdefault(topic, Counter())[when] += 1
+        months = sorted({mo for c in counts.values() for mo in c})
+        over_time = [{"slug": slug, "label": labels.get(slug, "No agenda topic"), "total": sum(counts[slug].values()),
+                      "months": [counts[slug].get(mo, 0) for mo in months]}
+                     for slug in list(labels) + [""] if slug in counts]
+        # correlate(None): these read `messages` again, not the row of the query around them.
+        mine = select(m.message_id).where(m.from_key == key).correlate(None)
+        started_where = (m.from_key == key, m.parent_id.is_(None), m.thread_id.is_not(None))
+        started_total = conn.execute(select(func.count()).where(*started_where)).scalar_one()
+        started_ids = list(conn.execute(select(m.thread_id).where(*started_where)
+                                        .order_by(m.date.desc(), m.id).limit(shown)).scalars())
+        started = self._summaries(conn, started_ids)
+        # A reply sits in its parent's thread: the thread index finds them without a scan.
+        theirs = select(m.thread_id).where(m.from_key == key, m.thread_id.is_not(None)).distinct().correlate(None)
+        replies = select(m.msg_hash, m.date, m.from_key, m.from_name, m.from_address, m.subject,
+                         m.own_text, m.thread_id, m.parent_id).where(
+            m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key)
+        rows = conn.execute(replies.order_by(m.date.desc(), m.id.desc())).all()
+        repliers: dict[str, dict] = {}
+        for r in rows:
+            who = repliers.setdefault(r.from_key, {"key": r.from_key, "name": r.from_name or r.from_address.partition("@")[0],
+                                                   "organisation": self.organisations.of(r.from_address), "replies": 0})
+            who["replies"] += 1
+        parents = dict(conn.execute(select(m.message_id, m.msg_hash).where(
+            m.message_id.in_({r.parent_id for r in rows[:shown]}))).all()) if rows else {}
+        signed = []
+        for tid, subject, h, date, own, name, address in conn.execute(
+                select(m.thread_id, t.subject, m.msg_hash, m.date, m.own_text, m.from_name, m.from_address)
+                .join(s.threads, t.thread_id == m.thread_id).where(m.from_key == key).order_by(m.date, m.id)):
+            found = recognise(own, sender=name, organisation=self._known_org(address),
+                              statement=is_statement(subject))
+            if found:
+                signed.append({**found.as_dict(), "thread_id": tid, "subject": subject, "msg_hash": h,
+                               "date": iso(date)})
+        return {"topics_over_time": {"months": months, "topics": over_time},
+                "started": {"total": started_total,
+                            "threads": [started[tid] for tid in started_ids if tid in started]},
+                "replies": {"total": len(rows),
+                            "by": sorted(repliers.values(), key=lambda p: (-p["replies"], p["name"]))[:shown],
+                            "latest": [{"msg_hash": r.msg_hash, "date": iso(r.date), "from_key": r.from_key,
+                                        "from_name": r.from_name or r.from_address.partition("@")[0],
+                                        "subject": r.subject, "thread_id": r.thread_id,
+                                        "parent_hash": parents.get(r.parent_id),
+                                        "excerpt": briefing.excerpt(r.own_text)} for r in rows[:shown]]},
+                "signed": signed}
+
+    def _known_org(self, address: str) -> str | None:
+        """The organisation the organisations file names for an address (not a bare domain)."""
+        org = self.organisations.of(address or "")
+        return org if org and org != (address or "").rpartition("@")[2].lower() else None
+
+    def _thread_rows(self, conn, thread_ids: list[str]) -> dict[str, list[dict]]:
+        """Each thread's messages in date order, light: who, when, own words (no quotes)."""
+        m = s.messages.c
+        out: dict[str, list[dict]] = {}
+        for i in range(0, len(thread_ids), CHUNK):
+            for r in conn.execute(select(m.thread_id, m.msg_hash, m.message_id, m.parent_id, m.date,
+                                         m.from_key, m.from_name, m.from_address, m.own_text,
+                                         m.language, m.subject)
+                                  .where(m.thread_id.in_(thread_ids[i:i + CHUNK])).order_by(m.date, m.id)):
+                out.setdefault(r.thread_id, []).append({
+                    **r._mapping, "date": iso(r.date),
+                    "from_name": r.from_name or r.from_address.partition("@")[0],
+                    "organisation": self.organisations.of(r.from_address),
+                    "known_organisation": self._known_org(r.from_address)})
+        return out
+
+    def signons(self, thread_id: str) -> list[dict]:
+        """Return who signed the statement a thread circulates, first signature first."""
+        return self.signons_of([thread_id]).get(thread_id, [])
+
+    def signons_of(self, thread_ids: list[str]) -> dict[str, list[dict]]:
+        """Return the signers of each of these threads that has any. Recognised when read, from
+        the stored own words: a thread is a few messages, and nothing stored has to follow
+        a change of the recogniser's rules."""
+        with self.engine.connect() as conn:
+            rows = self._thread_rows(conn, list(thread_ids))
+            subjects = dict(conn.execute(select(s.threads.c.thread_id, s.threads.c.subject)
+                                         .where(s.threads.c.thread_id.in_(list(rows)))).all()) if rows else {}
+        return self._signers(rows, subjects)
+
+    @staticmethod
+    def _signers(rows: dict[str, list[dict]], subjects: dict[str, str]) -> dict[str, list[dict]]:
+        out = {}
+        for tid, messages in rows.items():
+            first = messages[0]
+            statement = is_statement(subjects.get(tid) or first["subject"], first["own_text"])
+            found = signers([{**r, "organisation": r["known_organisation"]} for r in messages],
+                            statement=statement)
+            if found:
+                out[tid] = found
+        return out
+
+    def topic_window(self, slug: str, since: datetime | None = None,
+                     max_threads: int = briefing.MAX_THREADS) -> dict | None:
+        """Return an agenda topic's entry and its threads with messages after `since` (latest
+        activity first, at most `max_threads`), each thread's messages (light rows) and signers."""
+        entry = next((t for t in self.topics() if t["slug"] == slug), None)
+        if entry is None:
+            return None
+        found = self.threads(topic=slug, since=since, limit=max_threads)
+        ids = [t["thread_id"] for t in found["threads"]]
+        with self.engine.connect() as conn:
+            rows = self._thread_rows(conn, ids)
+        subjects = {t["thread_id"]: t["subject"] for t in found["threads"]}
+        return {"topic": entry, "total_threads": found["total"], "threads": found["threads"],
+                "messages": rows, "signers": self._signers(rows, subjects),
+                "since": iso(_naive(since)) if since else None}
+
+    def briefing(self, slug: str, since: datetime | None = None, **options) -> dict | None:
+        """Return the briefing pack of an agenda topic (see archiver/briefing.py), or None."""
+        window = self.topic_window(slug, since)
+        return briefing.build(window, **options) if window else None

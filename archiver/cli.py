@@ -5,21 +5,27 @@ from __future__ import annotations
 import fcntl
 import html
 import json
+import re
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
 
 from . import config
 from .errors import ArchiverError, QueryError
-from .export import RENDERERS, mboxrd, render
+from .dataset import FORMATS, Scope, date_bound
+from .dataset import check as check_format
+from .dataset import export as export_dataset
+from .export import CITATIONS, citation
+from .ids import message_hash, normalise_message_id
 from .fetch import credentials_for, fetch_archive, lines, load_lists
 from .fetch import sync as run_sync
 from .pipeline import ingest as run_ingest
 from .pipeline import evaluate_tagger, rebuild_index
 from .pipeline import retag as retag_all
 from .topics import format_evaluation
+from .pseudonym import SALT_ENV, Pseudonymiser, load_opt_out
 from .query import Archive
 from .sources.remote import check_month
 from .store import Store
@@ -132,31 +138,77 @@ def stats(ctx: click.Context, fmt: str) -> None:
     click.echo(f"{'dates:':<14}{data['first_date'] or '-'} .. {data['last_date'] or '-'}")
 
 
-@main.command()
-@click.option("--list", "list_name", help="Export only this list (default: everything).")
-@click.option("--format", "fmt", type=click.Choice(sorted([*RENDERERS, "mbox"])), default="jsonl",
-              help="jsonl or csv records, or mbox (mboxrd of the original bytes).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file instead of standard output.")
-@click.pass_context
-def export(ctx: click.Context, list_name: str | None, fmt: str, output: str | None) -> None:
-    """Export messages, streamed.
+def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            date_bound(value, end=False)
+        except ArchiverError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
-    Example: archiver export --list bestbits --format jsonl -o bestbits.jsonl
+
+@main.command()
+@click.option("--list", "list_name", metavar="NAME", help="Export this list (default: everything).")
+@click.option("--thread", "thread_id", metavar="ID", help="Export this thread (the id in /thread/ID/).")
+@click.option("--topic", metavar="SLUG", help="Export the messages tagged with this agenda topic.")
+@click.option("--person", metavar="ADDRESS", help="Export this participant's messages.")
+@click.option("--query", metavar="Q", help="Export every message this search matches.")
+@click.option("--since", metavar="DATE", callback=_date_option,
+              help="Only messages sent from this day, month or year (YYYY-MM-DD, YYYY-MM, YYYY).")
+@click.option("--until", metavar="DATE", callback=_date_option,
+              help="Only messages sent up to the end of this day, month or year.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
+              help="jsonl, csv or parquet records; mbox (mboxrd of the original bytes); edges "
+                   "(reply graph: edges.csv and nodes.csv in the -o folder).")
+@click.option("-o", "--output", type=click.Path(writable=True),
+              help="Write here instead of standard output (a folder for edges); the manifest "
+                   "goes beside it as FILE.manifest.json (FOLDER/manifest.json).")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the manifest here (the only way to get one for standard output).")
+@click.option("--pseudonymise", is_flag=True,
+              help="Participants and message ids as salted pseudonyms, bodies masked.")
+@click.option("--salt-env", default=SALT_ENV, show_default=True, metavar="VAR",
+              help="Environment variable holding the pseudonyms' secret salt.")
+@click.option("--opt-out", "opt_out", type=click.Path(exists=True, dir_okay=False),
+              help="File of addresses (one a line) whose messages are left out entirely.")
+@click.pass_context
+def export(ctx: click.Context, list_name: str | None, thread_id: str | None, topic: str | None,
+           person: str | None, query: str | None, since: str | None, until: str | None, fmt: str,
+           output: str | None, manifest_path: str | None, pseudonymise: bool, salt_env: str,
+           opt_out: str | None) -> None:
+    """Export messages (a list, thread, topic, person, search, or everything; within dates),
+    streamed, with a manifest of counts, sources, version, hashes and codebook.
+
+    Example: archiver export --topic itu-itrs --since 2012-11 --format parquet -o itrs.parquet
     """
+    given = [(kind, value) for kind, value in (("list", list_name), ("thread", thread_id),
+             ("topic", topic), ("person", person), ("query", query)) if value is not None]
+    if len(given) > 1:
+        raise click.UsageError("give one scope: " + " or ".join(f"--{kind}" for kind, _ in given))
+    kind, value = given[0] if given else ("all", None)
+    output = None if output == "-" else output
+    scope = Scope(kind, value, since, until)
+    try:
+        check_format(fmt, output, pseudonymise)
+        pseudonymiser = Pseudonymiser.from_env(salt_env) if pseudonymise else None
+        excluded = load_opt_out(opt_out) if opt_out else frozenset()
+    except ArchiverError as exc:
+        raise click.ClickException(str(exc)) from exc
     with _archive(ctx) as archive:
-        if list_name and list_name not in {l["name"] for l in archive.lists()}:
-            raise click.ClickException(f"no list named {list_name!r}")
-        if fmt == "mbox":
-            items = ((r, archive.raw(r["message_id"])) for r in archive.messages(list_name))
-            with click.open_file(output or "-", "wb") as out:
-                for chunk in mboxrd((r, raw) for r, raw in items if raw is not None):
-                    out.write(chunk)
-            return
-        chunks = render(fmt, archive.messages(list_name))
-        with click.open_file(output or "-", "w", encoding="utf-8") as out:
-            for chunk in chunks:
-                out.write(chunk)
+        try:
+            with click.open_file("-", "wb") if output is None else nullcontext() as stream:
+                result = export_dataset(archive, scope, fmt, output, stream=stream,
+                                        pseudonymiser=pseudonymiser, opt_out=excluded,
+                                        manifest=manifest_path)
+        except QueryError as exc:
+            click.echo(f"archiver: bad query: {exc}", err=True)
+            ctx.exit(2)
+    if output is not None:
+        counts = result["counts"]
+        where = manifest_path or (str(Path(output) / "manifest.json") if fmt == "edges"
+                                  else output + ".manifest.json")
+        click.echo(f"exported {counts['messages']} messages ({counts['left_out_by_opt_out']} left "
+                   f"out by the opt-out list) to {output}; manifest {where}", err=True)
 
 
 @main.command()
@@ -337,6 +389,117 @@ def sync(ctx: click.Context, lists_path: str | None, fmt: str) -> None:
     _fetch_output(reports, fmt, single=False)
     if any(report.failed for report in reports):
         ctx.exit(1)
+
+
+
+@main.command()
+@click.argument("message_id", metavar="MESSAGE-ID", required=False)
+@click.option("--thread", "thread_id", metavar="ID", help="Cite this thread (the id in /thread/ID/).")
+@click.option("--format", "fmt", type=click.Choice(sorted(CITATIONS)), default="bibtex")
+@click.option("--base-url", metavar="URL", help="The web front end's public address, for the "
+              "permalink (default: the base_url setting, ARCHIVE_BASE_URL).")
+@click.pass_context
+def cite(ctx: click.Context, message_id: str | None, thread_id: str | None, fmt: str,
+         base_url: str | None) -> None:
+    """Cite a message (its Message-ID or permalink hash) or a thread as BibTeX or CSL-JSON, with
+    its permalink and its original archive URL.
+
+    Example: archiver cite --thread 5zq3... --format csl-json --base-url https://archive.example.org
+    """
+    if (message_id is None) == (thread_id is None):
+        raise click.UsageError("give a MESSAGE-ID or --thread ID (one of them)")
+    base = base_url or str(config.get("base_url"))
+    if not re.match(r"^https?://[^\s/]+", base):
+        raise click.UsageError("give --base-url https://host/ (or set ARCHIVE_BASE_URL): the "
+                               "permalink needs the archive's public address")
+    with _archive(ctx) as archive:
+        if message_id is not None:
+            ident = message_id.strip()
+            msg_hash = ident if _HASH.match(ident) else message_hash(normalise_message_id(ident) or ident)
+            text = citation(archive, fmt, base, msg_hash=msg_hash)
+        else:
+            text = citation(archive, fmt, base, thread_id=thread_id)
+    if text is None:
+        what = f"message {message_id!r}" if message_id is not None else f"thread {thread_id!r}"
+        raise click.ClickException(f"no {what} in this archive")
+    click.echo(text, nl=False)
+
+
+_HASH = re.compile(r"^[a-z2-7]{32}$")
+
+# --- for moderators: participant dossiers and briefing packs ---------------------------------
+from datetime import datetime as _datetime, timezone as _timezone  # noqa: E402
+
+from . import briefing as _briefing  # noqa: E402
+from .ids import person_key as _person_key  # noqa: E402
+
+_KEY = re.compile(r"^[a-z2-7]{16}$")
+
+
+@main.command()
+@click.argument("address")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Messages of theirs read, oldest first.")
+@click.pass_context
+def person(ctx: click.Context, address: str, fmt: str, limit: int) -> None:
+    """Show a participant's dossier: own words by topic over time, threads started, replies
+    received, organisation, statements signed. ADDRESS is a mail address or a person key.
+
+    Example: archiver person leyla@caspiancivic.example
+    """
+    key = address if _KEY.match(address) else _person_key(address)
+    with _archive(ctx) as archive:
+        found = archive.person(key, limit=limit)
+    if found is None:
+        raise click.ClickException(f"nobody wrote from {address!r} in this archive")
+    data = _briefing.dossier(found)
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    click.echo(_briefing.dossier_text(data), nl=False)
+
+
+def _day_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        return _datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=_timezone.utc)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: write it as YYYY-MM-DD") from None
+
+
+@main.command("briefing")
+@click.option("--topic", "slug", required=True, help="The agenda topic (its slug; see archiver topics).")
+@click.option("--since", metavar="YYYY-MM-DD", callback=_day_option,
+              help="Only activity after this day (default: the whole archive).")
+@click.option("--format", "fmt", type=click.Choice(sorted(_briefing.RENDERERS)), default="md",
+              show_default=True, help="Markdown, or a printable HTML page.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+@click.option("--base-url", metavar="URL",
+              help="The web front end's address, for absolute links (default: the base_url setting; "
+                   "empty, links relative to it).")
+@click.pass_context
+def briefing_command(ctx: click.Context, slug: str, since, fmt: str, output: str | None,
+                     base_url: str | None) -> None:
+    """Write the briefing pack of an agenda session: its points, most active threads with
+    extracts, who took part from which organisations, latest positions, sign-on lists.
+
+    Example: archiver briefing --topic wcit-statement --since 2012-11-01 --format html -o wcit.html
+    """
+    with _archive(ctx) as archive:
+        brief = archive.briefing(slug, since)
+        if brief is None:
+            known = ", ".join(t["slug"] for t in archive.topics())
+            raise click.ClickException(f"the agenda has no topic {slug!r} (topics: {known})")
+    with click.open_file(output or "-", "w", encoding="utf-8") as out:
+        out.write(_briefing.render(brief, fmt, base_url if base_url is not None else _base_url()))
+
+
+def _base_url() -> str:
+    known = {setting.name for setting in config.SETTINGS}
+    return str(config.get("base_url") or "") if "base_url" in known else ""
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("export_rate", "10 per minute", "Web exports one client may download; flask-limiter syntax."),
     Setting("rate_limit_storage", "memory://",
             "Where rate-limit counts live (memory:// is per process; redis://... shares them)."),
+    Setting("base_url", "", "Public address of the web front end (https://host/) for permalinks in "
+            "citations; the web uses the address it is reached at when empty."),
     Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
     Setting("lists_file", "fixtures/lists.toml",

@@ -1,4 +1,5 @@
-"""Streaming exports: text renderers (jsonl, csv) by format name, mboxrd of the raw bytes, gzip."""
+"""Streaming exports: record fields and their codebook; jsonl, csv (formula-safe), Parquet in row
+groups, mboxrd of the raw bytes, gzip; citation renderers."""
 
 from __future__ import annotations
 
@@ -9,16 +10,51 @@ import re
 import time
 import zlib
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
+from .cite import bibtex, citation, csl_json  # noqa: F401  (the web cites through here)
 from .errors import ArchiverError
 
-CSV_FIELDS = ("message_id", "msg_hash", "thread_id", "date", "from_name", "from_address",
-              "organisation", "subject", "lists", "topics", "language", "archive_url",
-              "own_text", "quoted_text")
-_JOINED = ("lists", "topics")   # list-valued fields, ';'-joined in one cell
+# The exported record, in column order: (name, type, meaning). JSON Lines carries the records as
+# they are; CSV flattens lists ('strings': ';'-joined; attachments and sources: JSON text);
+# Parquet keeps the types.
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("message_id", "string", "Message-ID header, without angle brackets (made from the raw bytes' hash when missing)"),
+    ("msg_hash", "string", "permalink id: base32 SHA-1 of the Message-ID (/message/<msg_hash>/)"),
+    ("synthetic_id", "bool", "true when the message had no Message-ID and the archive made one"),
+    ("lists", "strings", "mailing lists the message was posted to"),
+    ("date", "timestamp", "sending date, UTC (ISO 8601 in JSON and CSV)"),
+    ("date_offset_minutes", "int", "the sender's UTC offset in minutes, from the Date header"),
+    ("from_name", "string", "sender's display name"),
+    ("from_address", "string", "sender's address"),
+    ("organisation", "string", "sender's organisation, from the mail domain (fixtures/organisations.toml)"),
+    ("subject", "string", "Subject header, decoded"),
+    ("subject_norm", "string", "subject without Re:/Fwd: prefixes and list tags"),
+    ("thread_id", "string", "thread id: msg_hash of the thread's root (/thread/<thread_id>/)"),
+    ("parent_id", "string", "Message-ID of the message this one replies to (empty for a root)"),
+    ("depth", "int", "depth in the thread tree (0 for the root)"),
+    ("in_reply_to", "string", "In-Reply-To header's Message-ID"),
+    ("references", "strings", "References header's Message-IDs, oldest first"),
+    ("own_text", "string", "the sender's own words: the body without quotes, signature and list footer"),
+    ("quoted_text", "string", "text quoted from earlier messages"),
+    ("signature", "string", "the sender's signature block"),
+    ("footer", "string", "the list's footer appended by Mailman"),
+    ("content_type", "string", "MIME type of the part the text was read from"),
+    ("charset", "string", "charset the text was decoded with"),
+    ("language", "string", "ISO 639-1 language of the own words (py3langid)"),
+    ("topics", "strings", "agenda topics the own words are tagged with (fixtures/topics.toml), best first"),
+    ("attachments", "attachments", "attachments: filename, content type, size in bytes, URL of a scrubbed part"),
+    ("archive_url", "string", "original archive URL of the message (the pipermail page)"),
+    ("raw_sha256", "string", "SHA-256 of the original bytes (the mbox export carries those bytes)"),
+    ("sources", "sources", "where the message was read: list, kind, location as given to ingest (file#byte offset, or URL), archive URL"),
+    ("degraded", "strings", "repairs made while reading (e.g. charset-guessed)"),
+)
+CSV_FIELDS = tuple(name for name, _, _ in FIELDS)
+_JOINED = {name for name, kind, _ in FIELDS if kind == "strings"}   # ';'-joined in one cell
+_AS_JSON = {name for name, kind, _ in FIELDS if kind in ("attachments", "sources")}
 _QUOTE_FROM = re.compile(rb"^(>*From )", re.MULTILINE)
 _NO_DATE = "Thu Jan  1 00:00:00 1970"   # the From_ line needs a date; the epoch says "unknown"
+CITATIONS: dict[str, Callable[[dict], str]] = {"bibtex": bibtex, "csl-json": csl_json}
 
 
 def jsonl(records: Iterable[dict]) -> Iterator[str]:
@@ -29,6 +65,12 @@ def jsonl(records: Iterable[dict]) -> Iterator[str]:
 
 def csv_rows(records: Iterable[dict]) -> Iterator[str]:
     """Render a header row, then one row per record (RFC 4180: CRLF, quoted where needed)."""
+    return csv_table(CSV_FIELDS, records)
+
+
+def csv_table(fields: Iterable[str], rows: Iterable[dict]) -> Iterator[str]:
+    """Render a header and one formula-safe row per dict, streamed row by row."""
+    fields = tuple(fields)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -38,16 +80,23 @@ def csv_rows(records: Iterable[dict]) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    writer.writerow(CSV_FIELDS)
+    writer.writerow(fields)
     yield flush()
-    for record in records:
-        writer.writerow([_cell(record, name) for name in CSV_FIELDS])
+    for row in rows:
+        writer.writerow([_cell(row, name) for name in fields])
         yield flush()
 
 
 def _cell(record: dict, name: str) -> str:
     value = record.get(name)
-    text = ";".join(value or []) if name in _JOINED else "" if value is None else str(value)
+    if name in _JOINED:
+        text = ";".join(value or [])
+    elif name in _AS_JSON:
+        text = json.dumps(value or [], ensure_ascii=False, separators=(",", ":"))
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = "" if value is None else str(value)
     # A cell starting like a formula runs as one in a spreadsheet: mail must not run there.
     return "'" + text if text[:1] in _FORMULA else text
 
@@ -101,3 +150,50 @@ def gzip_stream(chunks: Iterable[bytes], level: int = 6) -> Iterator[bytes]:
         if out:   # zlib keeps small inputs until it has a block worth sending
             yield out
     yield packer.flush()
+
+
+ROW_GROUP = 2000     # records per Parquet row group: what the writer holds in memory at once
+
+
+def arrow_schema():
+    """Return the Parquet schema of the record (pyarrow is imported only by Parquet exports)."""
+    import pyarrow as pa
+
+    text = pa.string()
+    types = {"string": text, "bool": pa.bool_(), "int": pa.int32(),
+             "timestamp": pa.timestamp("ms", tz="UTC"), "strings": pa.list_(text),
+             "attachments": pa.list_(pa.struct([("filename", text), ("content_type", text),
+                                                ("size", pa.int64()), ("url", text)])),
+             "sources": pa.list_(pa.struct([("list", text), ("kind", text), ("location", text),
+                                            ("archive_url", text)]))}
+    return pa.schema([(name, types[kind]) for name, kind, _ in FIELDS])
+
+
+def write_parquet(records: Iterable[dict], where: str | BinaryIO, row_group: int = ROW_GROUP) -> int:
+    """Write records to a Parquet file one row group at a time; return how many were written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema()
+    count = 0
+    with pq.ParquetWriter(where, schema, compression="zstd") as writer:
+        batch: list[dict] = []
+        for record in records:
+            batch.append(_arrow_row(record))
+            if len(batch) >= row_group:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                count += len(batch)
+                batch = []
+        if batch or not count:   # an empty export is still a readable file with the schema
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            count += len(batch)
+    return count
+
+
+def _arrow_row(record: dict) -> dict:
+    row = {name: record.get(name) for name in CSV_FIELDS}
+    if row["date"]:
+        row["date"] = datetime.fromisoformat(row["date"].replace("Z", "+00:00"))
+    for name in _JOINED | _AS_JSON:
+        row[name] = row[name] or []
+    return row

@@ -197,6 +197,67 @@ class Archive(Browse):
             return list(conn.execute(select(m.message_id).where(m.thread_id == thread_id)
                                      .order_by(m.date, m.id).limit(limit)).scalars())
 
+    # --- research exports (archiver/dataset.py) ----------------------------------------------
+    def scoped_records(self, *, list_name: str | None = None, thread_id: str | None = None,
+                       topic: str | None = None, from_key: str | None = None,
+                       since: datetime | None = None, until: datetime | None = None) -> Iterator[dict]:
+        """Yield the records of a list, thread, topic (messages tagged with it) or person, sent
+        in [since, until) (UTC, naive), in date order, streamed in chunks."""
+        m = s.messages.c
+        query = self._in_list(select(s.messages), list_name)
+        if thread_id is not None:
+            query = query.where(m.thread_id == thread_id)
+        if topic is not None:
+            query = query.where(m.id.in_(select(s.message_topics.c.message)
+                                         .where(s.message_topics.c.topic == topic)))
+        if from_key is not None:
+            query = query.where(m.from_key == from_key)
+        if since is not None:
+            query = query.where(m.date >= since)
+        if until is not None:
+            query = query.where(m.date < until)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+                query.order_by(m.date, m.id))
+            for batch in result.partitions(CHUNK):
+                yield from self._records(conn, batch)
+
+    def senders(self, message_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """Return (from_address, from_name) of each of these messages that is stored."""
+        m = s.messages.c
+        found: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(message_ids), CHUNK):
+                found.update((mid, (address, name)) for mid, address, name in conn.execute(
+                    select(m.message_id, m.from_address, m.from_name)
+                    .where(m.message_id.in_(message_ids[i:i + CHUNK]))))
+        return found
+
+    def thread_senders(self, thread_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """Return each thread's distinct (from_address, from_name) pairs (pseudonymised exports
+        mask the names of a thread's participants in its texts)."""
+        m = s.messages.c
+        found: dict[str, list[tuple[str, str]]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(thread_ids), CHUNK):
+                for tid, address, name in conn.execute(
+                        select(m.thread_id, m.from_address, m.from_name).distinct()
+                        .where(m.thread_id.in_(thread_ids[i:i + CHUNK]))):
+                    found.setdefault(tid, []).append((address, name))
+        return found
+
+    def source_rows(self, message_ids: list[str]) -> list[dict]:
+        """Return where and when these messages were seen: list, kind, location, archive URL,
+        seen_at (the `sources` rows, for an export's manifest)."""
+        c = s.sources.c
+        rows: list[dict] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(message_ids), CHUNK):
+                rows += [dict(r._mapping) for r in conn.execute(
+                    select(c.message_id, c.list, c.kind, c.location, c.archive_url, c.seen_at)
+                    .where(c.message_id.in_(message_ids[i:i + CHUNK])))]
+        return rows
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None

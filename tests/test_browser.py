@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -443,3 +444,72 @@ def test_accessibility(browser, base_url, site, axe_source, kind):
         f"  [{v['impact']}] {v['id']}: {v['help']} ({len(v['nodes'])} nodes; "
         + ", ".join(" ".join(n["target"]) for n in v["nodes"][:4]) + f") {v['helpUrl']}"
         for v in bad)
+
+
+# --- the briefing pack, printed ----------------------------------------------------------------
+
+BRIEFING_TOPIC = "/topic/wcit-statement/"   # the sample's statement topic: it has sign-on lists
+
+
+def test_briefing_prints_on_a4(browser, base_url):
+    """Topic page -> its briefing pack; in print the site's navigation and the form are gone;
+    Chromium prints it to an A4 PDF (tests/artifacts/briefing.pdf), whose first page is drawn
+    as tests/artifacts/briefing-page1.png to be looked at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    context, page, watch = _open_page(browser, base_url)
+    page.watch = watch
+    try:
+        visit(page, BRIEFING_TOPIC)
+        page.locator("main a[href$='/briefing']").first.click()
+        expect(page).to_have_url(re.compile(r"/topic/wcit-statement/briefing$"))
+        expect(page.locator("h1")).to_have_text(re.compile(r"^Briefing: "))
+        for heading in ("Most active threads", "Who took part", "Latest positions, in their own words",
+                        "Sign-ons to statements"):
+            expect(page.locator("main h2", has_text=heading)).to_be_visible()
+        assert page.locator("ol.signers li").count() >= 10
+        page.emulate_media(media="print")
+        expect(page.locator("header.site")).to_be_hidden()
+        expect(page.locator("main form")).to_be_hidden()
+        expect(page.locator(".no-print").first).to_be_hidden()
+        pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    finally:
+        context.close()
+    _check(watch)
+    path = ARTIFACTS / "briefing.pdf"
+    path.write_bytes(pdf)
+    assert pdf.startswith(b"%PDF-")
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    # A4 is 595.28 x 841.89 points; Chromium rounds it a little.
+    assert boxes and all(abs(float(w) - 595.3) < 2 and abs(float(h) - 841.9) < 2 for w, h in boxes), boxes[:3]
+    assert 2 <= len(boxes) <= 40, f"{len(boxes)} pages"
+    tool = shutil.which("pdftoppm")
+    if tool is None:
+        pytest.skip("pdftoppm (Debian's poppler-utils) not found: the A4 PDF is checked, its first page is "
+                    "not drawn as PNG")
+    png = ARTIFACTS / "briefing-page1"
+    subprocess.run([tool, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(path), str(png)],
+                   check=True, timeout=60, capture_output=True)
+    data = png.with_suffix(".png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert abs(height / width - 297 / 210) < 0.01, (width, height)   # portrait A4
+
+
+@pytest.mark.parametrize("path", [BRIEFING_TOPIC + "briefing", "/thread/{statement}/signons"])
+def test_moderator_pages_accessibility(browser, base_url, axe_source, path):
+    """axe-core finds no serious or critical violation on the briefing and signer-list pages."""
+    context, page, watch = _open_page(browser, base_url, bypass_csp=True)
+    page.watch = watch
+    try:
+        if "{statement}" in path:
+            visit(page, BRIEFING_TOPIC + "briefing")
+            path = page.locator("main a[href$='/signons']").first.get_attribute("href")
+        visit(page, path)
+        page.add_script_tag(path=str(axe_source))
+        result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    finally:
+        context.close()
+    _check(watch)
+    bad = [f"[{v['impact']}] {v['id']}: {v['help']}" for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{path}: " + "; ".join(bad)

@@ -48,6 +48,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import api, browse, errors, exports, feeds, search
     for module in (browse, search, feeds, exports, api):
         app.register_blueprint(module.bp)
+    from .cite import bp as cite_bp   # citations (BibTeX, CSL-JSON) of messages and threads
+    app.register_blueprint(cite_bp)
+    from .briefing import bp as briefing_bp   # briefing packs and sign-on lists, for moderators
+    app.register_blueprint(briefing_bp)
     errors.register(app)
     limits.register(app)
     return app
