@@ -382,3 +382,20 @@ def test_every_route_answers_good_and_bad_values_without_a_server_error(app, cli
             assert response.status_code in allowed | {200}, (url, response.status_code)
             assert b"Traceback" not in body
     assert len(seen) >= 23
+
+
+def test_an_archive_error_is_a_plain_503_page(web_data):
+    from archiver.errors import ArchiverError
+    from web import create_app
+
+    app = create_app({"DATA_DIR": str(web_data)})
+
+    @app.route("/__broken")
+    def broken():
+        raise ArchiverError("index at /secret/path must be rebuilt")
+
+    response = app.test_client().get("/__broken")
+    assert response.status_code == 503
+    body = response.get_data(as_text=True)
+    assert "archiver reindex" in body and "/secret/path" not in body
+    app.extensions["store"].close()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from archiver.errors import QueryError
+from archiver.errors import ArchiverError, QueryError
 
 TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
-          413: "Too large", 429: "Too many requests", 500: "Something went wrong"}
+          413: "Too large", 429: "Too many requests", 500: "Something went wrong",
+          503: "Temporarily unavailable"}
 
 
 def _answer(code: int, message: str):
@@ -26,6 +27,14 @@ def register(app: Flask) -> None:
     @app.errorhandler(QueryError)
     def _query(exc: QueryError):
         return _answer(400, f"Bad query: {exc}")
+
+    @app.errorhandler(ArchiverError)
+    def _archive(exc: ArchiverError):
+        # The archive itself cannot answer (an index to rebuild, a store of another version):
+        # say so plainly; the operator's log has the detail.
+        app.logger.error("archive error on %s: %s", request.path, exc)
+        return _answer(503, "The archive cannot answer this right now; the server's log says "
+                            "why (for example, a search index to rebuild with `archiver reindex`).")
 
     @app.errorhandler(Exception)
     def _other(exc: Exception):
