@@ -59,6 +59,11 @@ def tree_order(items: list[dict]) -> list[dict]:
     return ordered
 
 
+def _shown(m):
+    """The clause that leaves redacted messages out of listings and counts of people."""
+    return m.message_id.not_in(select(s.redactions.c.message_id))
+
+
 class Browse:
     """Mixed into `archiver.query.Archive`: needs `self.engine`, `self.organisations`, `_records`."""
 
@@ -151,7 +156,7 @@ class Browse:
             names: dict[str, str] = {}
             for tid, name, address, key in conn.execute(
                     select(m.thread_id, m.from_name, m.from_address, m.from_key)
-                    .where(m.thread_id.in_(part))):
+                    .where(m.thread_id.in_(part), _shown(m))):
                 people.setdefault(tid, Counter())[key] += 1
                 names.setdefault(key, name or address.partition("@")[0] or "(unknown)")
             for tid, counts in people.items():
@@ -203,10 +208,14 @@ class Browse:
             pks = [i["pk"] for i in shown if i["pk"] is not None]
             rows = conn.execute(select(s.messages).where(m.id.in_(pks))).all() if pks else []
             records = {r["message_id"]: r for r in self._records(conn, rows)}
+            gone = self._redacted(conn, [i["message_id"] for i in shown if i["pk"] is not None])
             messages = []
             for item in shown:
-                record = records.get(item["message_id"]) or {
-                    "message_id": item["message_id"], "missing": True, "msg_hash": None}
+                record = records.get(item["message_id"]) or (
+                    {"message_id": item["message_id"], "redacted": gone[item["message_id"]],
+                     "date": item["date"], "msg_hash": None}
+                    if item["message_id"] in gone else
+                    {"message_id": item["message_id"], "missing": True, "msg_hash": None})
                 messages.append({**record, "depth": depth[item["message_id"]]})
             t = s.threads.c
             row = conn.execute(select(t.first_date).where(t.thread_id == thread_id)).one()
@@ -229,6 +238,11 @@ class Browse:
             row = conn.execute(select(s.messages).where(m.msg_hash == msg_hash)).first()
             if row is None:
                 return None
+            gone = self._redacted(conn, [row.message_id])
+            if gone:
+                # A tombstone: the reason and its thread, nothing of the message itself.
+                return {"redacted": gone[row.message_id], "msg_hash": msg_hash,
+                        "thread_id": row.thread_id, "date": iso(row.date)}
             record = next(self._records(conn, [row]))
             summary = self._summaries(conn, [row.thread_id]).get(row.thread_id) if row.thread_id else None
             siblings = [{"message_id": mid, "parent_id": pid, "date": iso(date), "msg_hash": h,
@@ -281,7 +295,7 @@ class Browse:
         start, end = month_range(month)
         query = self._in_list(select(m.msg_hash, m.thread_id, m.subject, m.from_name, m.from_address,
                                      m.from_key, m.date, m.depth)
-                              .where(m.date >= start, m.date < end), list_name)
+                              .where(m.date >= start, m.date < end, _shown(m)), list_name)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = conn.execute(query.order_by(m.date, m.id).limit(limit).offset(offset)).all()
@@ -303,7 +317,7 @@ class Browse:
         with self.engine.connect() as conn:
             # Counted by SQL: a topic of a large archive has tens of thousands of messages.
             people = conn.execute(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
-                                         func.count()).where(m.id.in_(tagged), m.from_key != "")
+                                         func.count()).where(m.id.in_(tagged), m.from_key != "", _shown(m))
                                   .group_by(m.from_key).order_by(func.count().desc(), m.from_key)).all()
             weeks = conn.execute(select(week, func.count()).where(m.id.in_(tagged), m.date.is_not(None))
                                  .group_by(week).order_by(week)).all()
@@ -339,7 +353,7 @@ class Browse:
     def top_participants(self, limit: int = 20, list_name: str | None = None) -> list[dict]:
         m = s.messages.c
         query = self._in_list(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
-                                     func.count().label("n")).where(m.from_key != ""), list_name)
+                                     func.count().label("n")).where(m.from_key != "", _shown(m)), list_name)
         with self.engine.connect() as conn:
             rows = conn.execute(query.group_by(m.from_key).order_by(func.count().desc(), m.from_key)
                                 .limit(limit)).all()
@@ -354,7 +368,7 @@ class Browse:
         with self.engine.connect() as conn:
             head = conn.execute(select(func.count(), func.min(m.date), func.max(m.date),
                                        func.max(m.from_address))
-                                .where(m.from_key == key)).one()
+                                .where(m.from_key == key, _shown(m))).one()
             if not head[0]:
                 return None
             names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key)

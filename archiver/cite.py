@@ -133,7 +133,7 @@ def citation(archive, fmt: str, base_url: str, *, msg_hash: str | None = None,
     render = {"bibtex": bibtex, "csl-json": csl_json}[fmt]
     if msg_hash is not None:
         found = archive.message(msg_hash)
-        return None if found is None else render(message_item(found["message"], base_url))
+        return None if found is None or "redacted" in found else render(message_item(found["message"], base_url))
     summary = archive.thread_summary(thread_id)
     opening = archive.thread_records(thread_id, 1) if summary else []
     return render(thread_item(summary, opening[0], base_url)) if opening else None

@@ -22,7 +22,7 @@ from .ids import message_hash, normalise_message_id
 from .fetch import credentials_for, fetch_archive, lines, load_lists
 from .fetch import sync as run_sync
 from .pipeline import ingest as run_ingest
-from .pipeline import evaluate_tagger, rebuild_index
+from .pipeline import evaluate_tagger, rebuild_index, update_index
 from .pipeline import retag as retag_all
 from .topics import format_evaluation
 from .pseudonym import SALT_ENV, Pseudonymiser, load_opt_out
@@ -500,6 +500,35 @@ def briefing_command(ctx: click.Context, slug: str, since, fmt: str, output: str
 def _base_url() -> str:
     known = {setting.name for setting in config.SETTINGS}
     return str(config.get("base_url") or "") if "base_url" in known else ""
+
+
+@main.command()
+@click.argument("message_id", required=False)
+@click.option("--reason", help="Why (shown on the message's tombstone and kept in the log).")
+@click.option("--expunge", is_flag=True, help="Also delete its raw bytes and texts for good.")
+@click.option("--list", "show", is_flag=True, help="Print the log of every redaction instead.")
+@click.pass_context
+def redact(ctx: click.Context, message_id: str | None, reason: str | None, expunge: bool,
+           show: bool) -> None:
+    """Hide a message from pages, search, feeds and exports, leaving a tombstone in its thread.
+
+    Example: archiver redact '<abc@example.org>' --reason "posted by mistake"
+    """
+    if show:
+        with _archive(ctx) as archive:
+            for row in archive.store.redactions():
+                click.echo(f"{row['redacted_at']:%Y-%m-%d %H:%M} UTC  {row['message_id']}  "
+                           f"{'expunged' if row['expunged'] else 'hidden'}  {row['reason']}")
+        return
+    if not message_id or not (reason or "").strip():
+        raise click.UsageError("give a MESSAGE-ID and --reason (or --list)")
+    with _archive(ctx, write=True) as archive:
+        wanted = message_id.strip().strip("<>")
+        if not archive.store.redact(wanted, reason.strip(), expunge):
+            raise click.ClickException(f"no stored message has the Message-ID {message_id!r}")
+        indexed = update_index(archive) if archive.index is not None else 0
+    click.echo(f"redacted {wanted}{' (raw bytes and texts deleted)' if expunge else ''}; "
+               f"search index updated ({indexed} changed)")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,10 @@ class Archive(Browse):
         return [found[mid] for mid in message_ids if mid in found]
 
     def _records(self, conn, rows) -> Iterator[dict]:
+        """Records of stored rows; redacted messages are left out (pages, feeds, exports and
+        search all read through here)."""
+        hidden = self._redacted(conn, [row.message_id for row in rows])
+        rows = [row for row in rows if row.message_id not in hidden]
         extra = self._extras(conn, [row.id for row in rows], [row.message_id for row in rows])
         topics = self._topics(conn, [row.id for row in rows])
         for row in rows:
@@ -164,9 +168,20 @@ class Archive(Browse):
         pk_of = dict(zip(mids, pks))
         return {pk_of[mid]: (sorted(lists.get(pk_of[mid], [])), by_mid.get(mid, [])) for mid in mids}
 
+    def _redacted(self, conn, message_ids: list[str]) -> dict[str, str]:
+        """Return the redaction reason of each of these messages that is redacted."""
+        r = s.redactions.c
+        found: dict[str, str] = {}
+        for i in range(0, len(message_ids), CHUNK):
+            found.update(conn.execute(select(r.message_id, r.reason)
+                                      .where(r.message_id.in_(message_ids[i:i + CHUNK]))).all())
+        return found
+
     def raw(self, message_id: str) -> bytes | None:
-        """Return a stored message's original bytes."""
+        """Return a stored message's original bytes (None when it is missing or redacted)."""
         with self.engine.connect() as conn:
+            if self._redacted(conn, [message_id]):
+                return None
             sha = conn.execute(select(s.messages.c.raw_sha256)
                                .where(s.messages.c.message_id == message_id)).scalar()
             if sha is None:

@@ -152,3 +152,14 @@ dummies = Table(
     Column("depth", Integer, nullable=False),
     Index("ix_dummies_thread", "thread_id"),
 )
+
+# Messages hidden by a moderator: the log of every redaction, and what later reads leave out.
+# A redacted message keeps its row (so a re-ingest of it is a duplicate, never a new message);
+# an expunged one has lost its raw bytes and texts as well.
+redactions = Table(
+    "redactions", metadata,
+    Column("message_id", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("redacted_at", DateTime, nullable=False),
+    Column("expunged", Boolean, nullable=False, default=False),
+)

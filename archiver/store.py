@@ -415,6 +415,36 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(s.messages).values(indexed=True))
 
+    # --- redaction ----------------------------------------------------------------------
+    def redact(self, message_id: str, reason: str, expunge: bool = False) -> bool:
+        """Hide a message (and with expunge, delete its raw bytes and texts); log it. Return
+        False when no such message is stored. The row stays, so it can never come back."""
+        m, r = s.messages.c, s.redactions.c
+        with self.engine.begin() as conn:
+            row = conn.execute(select(m.id, m.raw_sha256).where(m.message_id == message_id)).first()
+            if row is None:
+                return False
+            conn.execute(s.redactions.delete().where(r.message_id == message_id))
+            conn.execute(s.redactions.insert().values(
+                message_id=message_id, reason=reason, expunged=expunge,
+                redacted_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+            # The index must drop it: the next index update deletes what is redacted.
+            values: dict = {"indexed": False}
+            if expunge:
+                values.update(body="", own_text="", quoted_text="", signature="", footer="",
+                              attachments="[]")
+                # The sha256 row stays (the same bytes seen again are known, not new).
+                conn.execute(update(s.raws).where(s.raws.c.sha256 == row.raw_sha256)
+                             .values(data=pack_raw(b""), size=0))
+            conn.execute(update(s.messages).where(m.id == row.id).values(**values))
+        return True
+
+    def redactions(self) -> list[dict]:
+        r = s.redactions.c
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(
+                select(s.redactions).order_by(r.redacted_at, r.message_id))]
+
     # --- reading raw bytes ----------------------------------------------------------------
     def raw_bytes(self, sha256: str) -> bytes | None:
         with self.engine.connect() as conn:

@@ -55,7 +55,9 @@ def thread(thread_id: str):
     if found is None:
         abort(404, description=f"no thread {thread_id!r}")
     messages = [({"message_id": m["message_id"], "missing": True, "depth": m["depth"]}
-                 if m.get("missing") else public(m)) for m in found["messages"]]
+                 if m.get("missing") else
+                 {"redacted": m["redacted"], "date": m["date"], "depth": m["depth"]}
+                 if m.get("redacted") else public(m)) for m in found["messages"]]
     return jsonify(thread=_people(found["thread"]), page=found["page"], pages=found["pages"],
                    messages=messages)
 
@@ -67,6 +69,8 @@ def message(msg_hash: str):
     found = g.archive.message(msg_hash)
     if found is None:
         abort(404, description=f"no message {msg_hash!r}")
+    if "redacted" in found:
+        return jsonify(error="this message was removed from the archive", reason=found["redacted"]), 410
     return jsonify(message=public(found["message"]),
                    thread=_people(found["thread"]) if found["thread"] else None)
 

@@ -166,6 +166,11 @@ def _message_or_404(msg_hash: str) -> dict:
     found = g.archive.message(msg_hash)
     if found is None:
         abort(404, description=f"No message has the id {msg_hash!r}.")
+    if "redacted" in found:
+        thread = (url_for("browse.thread", thread_id=found["thread_id"])
+                  if found["thread_id"] else url_for("browse.home"))
+        abort(Response(render_template("errors/gone.html", reason=found["redacted"],
+                                       thread_url=thread), 410))
     return found
 
 
