@@ -59,9 +59,15 @@ def tree_order(items: list[dict]) -> list[dict]:
     return ordered
 
 
-def _shown(m):
-    """The clause that leaves redacted messages out of listings and counts of people."""
-    return m.message_id.not_in(select(s.redactions.c.message_id))
+def _shown(m, hidden: frozenset[str] = frozenset()):
+    """The clause a reader sees messages through: never a redacted one, and (for a reader who
+    may not see some lists) only messages in at least one list they may see."""
+    clause = m.message_id.not_in(select(s.redactions.c.message_id))
+    if hidden:
+        ml = s.message_lists.c
+        clause = and_(clause, m.id.in_(select(ml.message).join(s.lists, s.lists.c.id == ml.list)
+                                       .where(s.lists.c.name.not_in(sorted(hidden)))))
+    return clause
 
 
 class Browse:
@@ -69,6 +75,8 @@ class Browse:
 
     # --- lists and months --------------------------------------------------------------------
     def list_exists(self, name: str) -> bool:
+        if name in self.hidden:
+            return False   # a private list does not exist for a reader who may not see it
         with self.engine.connect() as conn:
             return conn.execute(select(s.lists.c.id).where(s.lists.c.name == name)).first() is not None
 
@@ -76,7 +84,7 @@ class Browse:
         """Return the months with messages (newest first) and their message counts."""
         m = s.messages.c
         month = func.strftime("%Y-%m", m.date)
-        query = select(month, func.count()).where(m.date.is_not(None))
+        query = select(month, func.count()).where(m.date.is_not(None), _shown(m, self.hidden))
         query = self._in_list(query, list_name).group_by(month).order_by(month.desc())
         with self.engine.connect() as conn:
             return [{"month": mo, "messages": n} for mo, n in conn.execute(query)]
@@ -95,9 +103,9 @@ class Browse:
         """Return threads with messages in a list / month / topic / after a date: the total and
         one page of summaries, latest activity first (or, for a month, by first message)."""
         m = s.messages.c
-        if not (list_name or month or since):
+        if not (list_name or month or since or self.hidden):
             return self._all_threads(limit, offset, oldest_first, topic)
-        where = [m.thread_id.is_not(None)]
+        where = [m.thread_id.is_not(None), _shown(m, self.hidden)]
         if month:
             start, end = month_range(month)
             where += [m.date >= start, m.date < end]
@@ -156,7 +164,7 @@ class Browse:
             names: dict[str, str] = {}
             for tid, name, address, key in conn.execute(
                     select(m.thread_id, m.from_name, m.from_address, m.from_key)
-                    .where(m.thread_id.in_(part), _shown(m))):
+                    .where(m.thread_id.in_(part), _shown(m, self.hidden))):
                 people.setdefault(tid, Counter())[key] += 1
                 names.setdefault(key, name or address.partition("@")[0] or "(unknown)")
             for tid, counts in people.items():
@@ -177,8 +185,13 @@ class Browse:
                     .where(m.thread_id.in_(part))):
                 if tid in out:
                     out[tid]["lists"].append(name)
-        for summary in out.values():
-            summary["lists"].sort()
+        for tid, summary in list(out.items()):
+            summary["lists"] = sorted(set(summary["lists"]) - self.hidden)
+            if self.hidden:
+                # A reader who may not see some lists sees the thread as far as they may.
+                summary["size"] = sum(p["messages"] for p in summary["participants"])
+                if not summary["size"]:
+                    del out[tid]
         return out
 
     def thread_summary(self, thread_id: str) -> dict | None:
@@ -243,7 +256,9 @@ class Browse:
                 # A tombstone: the reason and its thread, nothing of the message itself.
                 return {"redacted": gone[row.message_id], "msg_hash": msg_hash,
                         "thread_id": row.thread_id, "date": iso(row.date)}
-            record = next(self._records(conn, [row]))
+            record = next(self._records(conn, [row]), None)
+            if record is None:
+                return None   # in no list this reader may see
             summary = self._summaries(conn, [row.thread_id]).get(row.thread_id) if row.thread_id else None
             siblings = [{"message_id": mid, "parent_id": pid, "date": iso(date), "msg_hash": h,
                          "from_name": name, "from_address": addr}
@@ -295,7 +310,7 @@ class Browse:
         start, end = month_range(month)
         query = self._in_list(select(m.msg_hash, m.thread_id, m.subject, m.from_name, m.from_address,
                                      m.from_key, m.date, m.depth)
-                              .where(m.date >= start, m.date < end, _shown(m)), list_name)
+                              .where(m.date >= start, m.date < end, _shown(m, self.hidden)), list_name)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             rows = conn.execute(query.order_by(m.date, m.id).limit(limit).offset(offset)).all()
@@ -317,7 +332,7 @@ class Browse:
         with self.engine.connect() as conn:
             # Counted by SQL: a topic of a large archive has tens of thousands of messages.
             people = conn.execute(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
-                                         func.count()).where(m.id.in_(tagged), m.from_key != "", _shown(m))
+                                         func.count()).where(m.id.in_(tagged), m.from_key != "", _shown(m, self.hidden))
                                   .group_by(m.from_key).order_by(func.count().desc(), m.from_key)).all()
             weeks = conn.execute(select(week, func.count()).where(m.id.in_(tagged), m.date.is_not(None))
                                  .group_by(week).order_by(week)).all()
@@ -353,7 +368,7 @@ class Browse:
     def top_participants(self, limit: int = 20, list_name: str | None = None) -> list[dict]:
         m = s.messages.c
         query = self._in_list(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
-                                     func.count().label("n")).where(m.from_key != "", _shown(m)), list_name)
+                                     func.count().label("n")).where(m.from_key != "", _shown(m, self.hidden)), list_name)
         with self.engine.connect() as conn:
             rows = conn.execute(query.group_by(m.from_key).order_by(func.count().desc(), m.from_key)
                                 .limit(limit)).all()
@@ -368,7 +383,7 @@ class Browse:
         with self.engine.connect() as conn:
             head = conn.execute(select(func.count(), func.min(m.date), func.max(m.date),
                                        func.max(m.from_address))
-                                .where(m.from_key == key, _shown(m))).one()
+                                .where(m.from_key == key, _shown(m, self.hidden))).one()
             if not head[0]:
                 return None
             names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key)

@@ -41,6 +41,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Where rate-limit counts live (memory:// is per process; redis://... shares them)."),
     Setting("base_url", "", "Public address of the web front end (https://host/) for permalinks in "
             "citations; the web uses the address it is reached at when empty."),
+    Setting("private_lists", "", "Comma-separated lists only signed-in readers may see (pages, search, feeds, exports, API)."),
+    Setting("users_file", "", "TOML [users] name = password hash (archiver passwd makes one); who may sign in."),
+    Setting("secret_key", "", "Key signing the web's sign-in cookie; required when private_lists is set."),
     Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
     Setting("lists_file", "fixtures/lists.toml",

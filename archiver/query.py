@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,8 @@ class Archive(Browse):
                  organisations: Organisations | None = None):
         self.store = store
         self.engine = store.engine
+        # Lists this reader may not see (the web sets it per request from the login).
+        self.hidden: frozenset[str] = frozenset()
         self.index = SearchIndex(index_dir) if index_dir else None
         self.organisations = organisations or load_organisations(str(config.path("organisations_file")))
 
@@ -42,7 +45,7 @@ class Archive(Browse):
             rows = conn.execute(select(s.lists.c.name, func.count(ml.message))
                                 .select_from(s.lists.outerjoin(s.message_lists, ml.list == s.lists.c.id))
                                 .group_by(s.lists.c.name).order_by(s.lists.c.name)).all()
-        return [{"name": name, "messages": count} for name, count in rows]
+        return [{"name": name, "messages": count} for name, count in rows if name not in self.hidden]
 
     def stats(self) -> dict:
         """Return counts of lists, messages, threads, participants, rejects, and the date range."""
@@ -95,7 +98,13 @@ class Archive(Browse):
         extra = self._extras(conn, [row.id for row in rows], [row.message_id for row in rows])
         topics = self._topics(conn, [row.id for row in rows])
         for row in rows:
-            record = _record(row, *extra.get(row.id, ([], [])))
+            lists, sources = extra.get(row.id, ([], []))
+            if self.hidden:
+                if lists and set(lists) <= self.hidden:
+                    continue   # only in lists this reader may not see
+                lists = [name for name in lists if name not in self.hidden]
+                sources = [src for src in sources if src["list"] not in self.hidden]
+            record = _record(row, lists, sources)
             record["organisation"] = self.organisations.of(row.from_address)
             record["topics"] = topics.get(row.id, [])
             yield record
@@ -132,8 +141,8 @@ class Archive(Browse):
             records.update((r["message_id"], r) for r in self.records(ids))
             return {mid: (r["own_text"], r["quoted_text"], r["language"]) for mid, r in records.items()}
 
-        found: Found = self.index.search(text, page=page, per_page=per_page, sort=sort,
-                                         by_thread=by_thread, texts=texts)
+        found: Found = self.index.search(self._within_visible(text), page=page, per_page=per_page,
+                                         sort=sort, by_thread=by_thread, texts=texts)
         hits = []
         for hit in found.hits:
             record = records.get(hit.message_id)
@@ -148,7 +157,8 @@ class Archive(Browse):
                          "language": record["language"], "snippet": hit.snippet})
         return {"query": text, "total": found.total, "page": found.page, "pages": found.pages,
                 "per_page": found.per_page, "sort": sort, "by_thread": by_thread,
-                "facets": {k: [{"value": v, "count": c} for v, c in items]
+                "facets": {k: [{"value": v, "count": c} for v, c in items
+                               if not (k == "list" and v in self.hidden)]
                            for k, items in found.facets.items()},
                 "hits": hits}
 
@@ -202,7 +212,21 @@ class Archive(Browse):
         in the search's order (for exports and feeds: all hits, no facets or snippets)."""
         if self.index is None:
             raise ArchiverError("this archive has no search index")
-        return self.index.match_ids(text, limit=limit, sort=sort, by_thread=by_thread)
+        return self.index.match_ids(self._within_visible(text), limit=limit, sort=sort,
+                                    by_thread=by_thread)
+
+    def _within_visible(self, text: str) -> str:
+        """A query narrowed to the lists this reader may see, so totals and facets never count
+        a message of a list they may not (nothing narrows when every list is visible)."""
+        if not self.hidden:
+            return text
+        with self.engine.connect() as conn:
+            names = [n for n in conn.execute(select(s.lists.c.name)).scalars() if n not in self.hidden]
+        if not names:
+            return "list:__none__"
+        lists = " OR ".join(f"list:{n}" if re.fullmatch(r"[\w.-]+", n) else f'list:"{n}"'
+                            for n in names)
+        return f"({text}) AND ({lists})" if text.strip() else lists
 
     def thread_message_ids(self, thread_id: str, limit: int) -> list[str]:
         """Return up to `limit` message ids of a thread in date order; exports read the

@@ -10,7 +10,7 @@ from flask import Flask, g
 from archiver import config
 from archiver.query import Archive, open_store
 
-from . import filters, http, limits
+from . import access, filters, http, limits
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -19,7 +19,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(DATA_DIR=None, DATABASE_URL=None, EXPORT_LIMIT=int(config.get("export_limit")),
                       SEARCH_QUERY_MAX=500, PER_PAGE_MAX=100, JSON_SORT_KEYS=False,
                       SEARCH_RATE=str(config.get("search_rate")), EXPORT_RATE=str(config.get("export_rate")),
-                      RATELIMIT_STORAGE_URI=str(config.get("rate_limit_storage")))
+                      RATELIMIT_STORAGE_URI=str(config.get("rate_limit_storage")),
+                      PRIVATE_LISTS=str(config.get("private_lists")), USERS_FILE=str(config.get("users_file")),
+                      SECRET_KEY=str(config.get("secret_key")) or None,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     if test_config:
         app.config.update(test_config)
     data = config.data_dir(app.config["DATA_DIR"])
@@ -53,5 +56,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .briefing import bp as briefing_bp   # briefing packs and sign-on lists, for moderators
     app.register_blueprint(briefing_bp)
     errors.register(app)
+    access.register(app)
     limits.register(app)
     return app

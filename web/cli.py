@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
@@ -31,6 +32,19 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) 
             {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
              "worker_class": "gthread", "accesslog": None, "errorlog": "-",
              "loglevel": "warning", "timeout": 60, "graceful_timeout": 10}).run()
+
+
+@main.command()
+@click.argument("name")
+@click.password_option(help="The password (asked twice, never echoed).")
+def passwd(name: str, password: str) -> None:
+    """Print a users-file line for NAME with a hash of their password (private lists).
+
+    Example: archiver passwd alice >> users.toml   (under a [users] table)
+    """
+    from werkzeug.security import generate_password_hash
+
+    click.echo(f"{json.dumps(name)} = {json.dumps(generate_password_hash(password))}")
 
 
 def _server_base():
