@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import unicodedata
 from pathlib import Path
@@ -1012,3 +1013,156 @@ def test_a_search_that_opens_the_index_as_an_ingest_commits(tmp_path, monkeypatc
 def test_phrases_in_keyword_fields_are_no_traceback(sample, query):
     result = cli(sample.data, "search", query)
     assert result.exit_code in (0, 2) and "Traceback" not in result.output
+
+
+# --- the index's own matching and format ------------------------------------------------------
+
+def test_varints_round_trip():
+    import numpy
+
+    from archiver.index import _np_varints, _unvarints, _varints
+    for numbers in ([], [0], [5, 127, 0], [128], [0, 300, 127, 16383, 16384, 2 ** 35, 1]):
+        packed = _varints(numbers)
+        assert _unvarints(packed) == numbers
+        assert _np_varints(numpy.frombuffer(packed, numpy.uint8)).tolist() == numbers
+
+
+def test_positions_are_read_back_as_written():
+    from archiver.index import SCHEMA
+    fmt = SCHEMA["own"].format
+    found = {w: (freq, fmt.decode_positions(v), fmt.decode_frequency(v))
+             for w, freq, _, v in fmt.word_values("a b|c a " + "x " * 300 + "a", None)}
+    assert found["a"] == (3, [0, 2, 303], 3)
+    assert found["b"] == found["c"] == (1, [1], 1)   # two terms at one position
+    assert found["x"][0] == 300 and found["x"][1] == list(range(3, 303))
+
+
+@pytest.mark.parametrize("query", ['"national delegations"', '"enhanced cooperation"', "baku",
+                                   'quoted:"enhanced cooperation"', '"civil society statement"',
+                                   "subject:wcit", "from:joao", "topic:itu-itrs", "lang:fr",
+                                   "polic*", "wcit AND NOT dubai", "(visa OR hotel) baku"])
+def test_matching_in_numpy_equals_whooshs_own_matching(sample, query):
+    # The index's packed postings read by Whoosh's own matchers, and matched and scored by
+    # Whoosh, give the same documents and scores as the archive's matching in numpy.
+    from archiver.index import _match, _parse
+    view = sample.index._view()
+    q = _parse(query, view.reader)
+    docs, scores = _match(q, view)
+    theirs = {docnum: score for score, docnum in view.searcher.search(q, limit=None).top_n}
+    assert docs.size and set(docs.tolist()) == set(theirs)
+    if "NOT" not in query:   # Whoosh adds a constant for the NOT part
+        assert scores.tolist() == pytest.approx([theirs[d] for d in docs.tolist()], rel=1e-5)
+
+
+def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monkeypatch):
+    import archiver.index
+    monkeypatch.setattr(archiver.index, "SEGMENT_DOCS", 3)
+    archive = open_archive(tmp_path / "data")
+    bodies = ["the quokka charter is here", "charter quokka the other way", "a quokka with a big charter",
+              "quokka charter quokka charter twice", "quokka\n\ncharter across lines",
+              "nothing to see", "quokkas charters in plural"]
+    first = [mail(f"p{i}@seg.example", body + ".\n", hour=i) for i, body in enumerate(bodies)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
+    assert len(archive.index._view().leaves) == 3   # written as a rebuild writes: 3 + 3 + 1
+    expected = {"p0@seg.example", "p3@seg.example", "p4@seg.example", "p6@seg.example"}
+    assert ids(archive, '"quokka charter"') == expected
+    assert ids(archive, '"charter quokka"') == {"p1@seg.example", "p3@seg.example"}
+    assert ids(archive, "quokka charter") == expected | {"p1@seg.example", "p2@seg.example"}
+    # Two messages re-indexed with new words: found once each, by their new words only.
+    m = s.messages.c
+    with archive.store.engine.begin() as conn:
+        for mid, text in (("p0@seg.example", "the charter alone now."),
+                          ("p5@seg.example", "now a quokka charter too.")):
+            conn.execute(s.messages.update().where(m.message_id == mid)
+                         .values(own_text=text, indexed=False))
+    assert update_index(archive) == 2
+    found = [h["message_id"] for h in all_hits(archive, '"quokka charter"')]
+    assert sorted(found) == sorted(expected - {"p0@seg.example"} | {"p5@seg.example"})
+    assert total(archive, "nothing") == 0 and total(archive, "alone") == 1
+    assert total(archive, "NOT alone") == len(bodies) - 1   # old copies are not counted
+    archive.store.close()
+
+
+def test_a_many_segment_index_answers_as_a_one_segment_index(tmp_path, monkeypatch, sample):
+    import archiver.index
+    queries = [("baku", {}), ('"national delegations"', {}), ("wcit AND NOT dubai", {}),
+               ("list:governance", {"sort": "newest"}), ("statement", {"by_thread": True}),
+               ('quoted:"enhanced cooperation"', {"sort": "oldest"}), ("date:2012-11", {})]
+
+    def results(arch: Archive) -> list:
+        return [(found["total"], found["facets"], [(h["message_id"], h["score"]) for h in found["hits"]])
+                for found in (arch.search(q, per_page=50, **o) for q, o in queries)]
+
+    archive = open_archive(tmp_path / "data")
+    for name in ("bestbits", "governance"):
+        ingest(archive.store, [str(SAMPLE / name)], name, workers=1, archive=archive)
+    rebuild_index(archive)
+    assert len(archive.index._view().leaves) == 1
+    one = results(archive)
+    monkeypatch.setattr(archiver.index, "SEGMENT_DOCS", 97)
+    rebuild_index(archive)
+    assert len(archive.index._view().leaves) == -(-len(TRUTH) // 97)
+    assert results(archive) == one
+    archive.store.close()
+
+
+@pytest.mark.parametrize("query", ["wcit statement", "baku", "list:governance"])
+def test_by_thread_facets_count_threads(sample, query):
+    # With one hit per thread the total counts threads, and so do the facets: each count is
+    # the total the search gets with that value as a filter.
+    found = sample.search(query, by_thread=True)
+    checked = 0
+    for name in ("list", "lang", "month", "author", "topic"):
+        for item in found["facets"][name][:3]:
+            narrowed = f"{query} {FACET_FILTER[name].format(item['value'])}"
+            assert total(sample, narrowed, by_thread=True) == item["count"], (name, item)
+            checked += 1
+    assert checked > 8
+    assert sum(v["count"] for v in found["facets"]["list"]) >= found["total"]
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest"])
+def test_by_thread_sorted_by_date_keeps_each_threads_newest_or_oldest_match(sample, sort):
+    every = all_hits(sample, "wcit", sort=sort)
+    hits = all_hits(sample, "wcit", sort=sort, by_thread=True)
+    firsts: dict[str, str] = {}
+    for hit in every:
+        firsts.setdefault(hit["thread_id"], hit["date"])
+    assert [h["date"] for h in hits] == sorted(firsts.values(), reverse=sort == "newest")
+    assert hits[0]["date"] == every[0]["date"]
+
+
+def test_require_and_andmaybe(sample):
+    assert total(sample, "wcit REQUIRE statement") == total(sample, "wcit statement") > 0
+    assert total(sample, "wcit ANDMAYBE statement") == total(sample, "wcit")
+
+
+def test_an_index_of_another_format_asks_for_a_reindex(tmp_path):
+    from whoosh import index as whoosh_index
+    from whoosh.fields import ID, TEXT, Schema
+
+    from archiver.errors import ArchiverError
+    from archiver.index import SCHEMA
+    archive = open_archive(tmp_path / "data")
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", list(HAND.values()))], "alpha", workers=1)
+    for schema in (Schema(msg_id=ID(stored=True, unique=True), own=TEXT()), SCHEMA):
+        # An older schema, or today's written with Whoosh's own codec (as before).
+        shutil.rmtree(tmp_path / "data" / "whoosh", ignore_errors=True)
+        (tmp_path / "data" / "whoosh").mkdir()
+        writer = whoosh_index.create_in(str(tmp_path / "data" / "whoosh"), schema).writer()
+        writer.add_document(msg_id="orig@hand.example", own="quokka")
+        writer.commit()
+        archive.index.close()
+        with pytest.raises(ArchiverError, match="archiver reindex"):
+            archive.search("quokka")
+        with archive.store.engine.begin() as conn:
+            conn.execute(s.messages.update().values(indexed=False))
+        with pytest.raises(ArchiverError, match="archiver reindex"):
+            update_index(archive)   # as an ingest would, after storing
+        assert archive.index.doc_count() == 0
+        result = cli(tmp_path / "data", "search", "quokka")
+        assert result.exit_code != 0 and "archiver reindex" in result.output
+        assert "Traceback" not in result.output
+        assert rebuild_index(archive) == len(HAND)
+        assert ids(archive, "quokka") == {"orig@hand.example"}
+    archive.store.close()
