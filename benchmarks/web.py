@@ -142,7 +142,10 @@ def start_server(data: Path, port: int, workers: int, threads: int, log: Path) -
     command = [sys.executable, "-c", "from web.cli import main; main()", "--data", str(data), "serve",
                "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        # The load comes from one client: the per-client rate limits would refuse most of it.
+        env = {**os.environ, "ARCHIVE_SEARCH_RATE": "10000000 per minute",
+               "ARCHIVE_EXPORT_RATE": "10000000 per minute"}
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
