@@ -14,6 +14,10 @@ _WIDEN = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252",
 # Encodings that are 7-bit or wide: strict UTF-8 could "succeed" on them and be wrong.
 # (Compared with Python's codec names, as canonical() returns them.)
 _LABEL_FIRST = ("iso2022", "utf-7", "utf-16", "utf-32", "hz")
+# Python codecs that a label may name but that are not character sets of mail: escape codecs
+# read backslashes as code (and warn on bad escapes), the others are for host names or are
+# meant to fail; binary-to-binary codecs (base64, zlib) are refused by their text-encoding flag.
+_NOT_CHARSETS = frozenset(("unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"))
 
 
 def canonical(label: str | None) -> str | None:
@@ -23,9 +27,12 @@ def canonical(label: str | None) -> str | None:
     label = label.strip().strip('"').lower()
     label = _WIDEN.get(label, label)
     try:
-        return codecs.lookup(label).name
+        info = codecs.lookup(label)
     except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the label
         return None
+    if not info._is_text_encoding or info.name in _NOT_CHARSETS:  # noqa: SLF001 - no public flag
+        return None
+    return info.name
 
 
 def decode(data: bytes, declared: str | None = None) -> tuple[str, str, str | None]:

@@ -115,6 +115,15 @@ class _Fragments(_ReplyParser):
         self.fragments.reverse()
         return self
 
+    def _finish_fragment(self):
+        # The library marks every earlier fragment hidden each time a header-like fragment
+        # ends, which is quadratic on a body of alternating "From: x" lines; "hidden" is never
+        # read here, so a fragment is only closed and kept.
+        if self.fragment:
+            self.fragment.finish()
+            self.fragments.append(self.fragment)
+        self.fragment = None
+
 
 def strip_footer(text: str) -> tuple[str, str]:
     """Split off a Mailman list footer: a rule of underscores followed by list information."""
@@ -156,6 +165,8 @@ def _label_attributions(lines: list[str], labels: list[str]) -> None:
     verbs = _verb_lines(lines)
     if not verbs:
         return
+    # The last '>' line: "is any later line quoted?" in constant time for every attribution.
+    last_quote = max((i for i, line in enumerate(lines) if line.lstrip().startswith(">")), default=-1)
     for i, line in enumerate(lines):
         if not (i in verbs or i + 1 in verbs or i + 2 in verbs):
             continue
@@ -169,7 +180,7 @@ def _label_attributions(lines: list[str], labels: list[str]) -> None:
         if not strong and not following.lstrip().startswith(">"):
             continue  # "Here is what I wrote:" followed by the writer's own words
         labels[i:i + span] = ["quoted"] * span
-        if strong and not any(later.lstrip().startswith(">") for later in lines[i + span:]):
+        if strong and last_quote < i + span:
             # An attribution followed by no '>' lines: the client sent the original unquoted.
             labels[i:] = ["quoted"] * (len(lines) - i)
             return
@@ -215,6 +226,9 @@ def _attribution_span(lines: list[str], i: int) -> int:
 
 
 def _label_originals(lines: list[str], labels: list[str]) -> None:
+    # Whether an own, non-blank line came before: kept as the walk goes (labels behind it no
+    # longer change), not searched for at every header block, which is quadratic.
+    own_before = False
     for i, line in enumerate(lines):
         if labels[i] == "quoted":
             continue
@@ -223,7 +237,7 @@ def _label_originals(lines: list[str], labels: list[str]) -> None:
             labels[i:] = ["quoted"] * (len(lines) - i)
             return
         if _OUTLOOK_FROM.match(line) and any(_OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4]):
-            if any(lines[j].strip() and labels[j] == "own" for j in range(i)):
+            if own_before:
                 labels[i:] = ["quoted"] * (len(lines) - i)
                 return
             # A header block at the very top is pasted headers, not a quote: drop just the block.
@@ -231,6 +245,8 @@ def _label_originals(lines: list[str], labels: list[str]) -> None:
             while j < len(lines) and lines[j].strip():
                 labels[j] = "quoted"
                 j += 1
+        if labels[i] == "own" and line.strip():
+            own_before = True
 
 
 def _label_signatures(lines: list[str], labels: list[str]) -> None:

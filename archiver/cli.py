@@ -531,5 +531,45 @@ def redact(ctx: click.Context, message_id: str | None, reason: str | None, expun
                f"search index updated ({indexed} changed)")
 
 
+@main.command("check")
+@click.option("--repair", is_flag=True, help="Mend the index where it differs from the store.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def check_command(ctx: click.Context, repair: bool, fmt: str) -> None:
+    """Check the search index against the store: message counts, ids and content hashes.
+    Exits with 0 when they agree, 1 when they differ (and were not repaired).
+
+    Example: archiver check --repair
+    """
+    from . import check as checking
+
+    with _archive(ctx, write=repair) as archive:
+        found = checking.check(archive)
+        mended = None
+        if repair and (not found.agree or found.pending):
+            # Rows waiting to be indexed are indexed again too (their texts cannot be compared).
+            mended = checking.repair(archive, found)
+            after = checking.check(archive)
+        else:
+            after = found
+        if archive.index is not None:
+            archive.index.close()
+    if fmt == "json":
+        data = found.as_dict()
+        if mended is not None:
+            data.update(repaired=mended, agree_after_repair=after.agree)
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        click.echo("\n".join(found.lines()))
+        if mended is not None:
+            click.echo(f"repaired: {mended['indexed']} documents indexed again, "
+                       f"{mended['deleted']} deleted; "
+                       + ("store and index agree now" if after.agree else "still differing:"))
+            if not after.agree:
+                click.echo("\n".join(after.lines()))
+    if not after.agree:
+        ctx.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -5,21 +5,38 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timedelta, timezone
-from email import message_from_bytes
+from email.errors import MessageError
 from email.header import decode_header
 from email.message import Message as EmailMessage
+from email.feedparser import BytesFeedParser
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
 
 from . import charsets
 from .errors import ParseError
-from .htmltext import html_to_text
+from .htmltext import flatten, html_to_text
 from .ids import normalise_message_id, parse_in_reply_to, parse_references, synthetic_message_id
 from .models import Attachment, Message, RawMessage
 
 MAX_PARTS = 1000
 MAX_BYTES = 50 * 1024 * 1024
+# Characters of a header read as text (subjects, names, dates, ids): the stdlib decodes encoded
+# words and addresses in quadratic time, and no real subject or name comes near this.
+MAX_HEADER = 16 * 1024
+# Characters of a Content-Type or Content-Disposition read for parameters (quadratic in the
+# stdlib too); a boundary is at most 70 characters, a file name rarely a few hundred.
+MAX_PARAMS = 16 * 1024
+# Characters of References read, from the end: the nearest ancestors come last.
+MAX_REFERENCES = 64 * 1024
+# A Message-ID cannot be folded, so none is longer than a header line (RFC 5322: 998).
+MAX_ID = 998
+# Characters of body text kept; the raw bytes keep the rest.
+MAX_TEXT = 10 * 1024 * 1024
+# Bytes fed to the MIME parser at a time, between checks of how many parts it has made.
+PARSE_BLOCK = 64 * 1024
+# Parenthesised comments nest; the stdlib's address parser recurses once per level.
+MAX_COMMENT_DEPTH = 32
 # Pipermail writes "user at domain (Full Name)".
 _PIPERMAIL_FROM = re.compile(r"^\s*([^\s@()<>]+) at ([^\s@()<>]+)\s*(?:\((.*)\))?\s*$", re.S)
 _ESCAPED = re.compile("[\udc80-\udcff]")   # raw 8-bit header bytes, as compat32 keeps them
@@ -31,8 +48,44 @@ _STUB = re.compile(
 # Lines of a Mailman list footer: they do not count as text of the message's own.
 _FOOTERISH = re.compile(r"^_{5,}\s*$|mailing list|/listinfo/| at lists\.|@lists\.", re.I)
 _DATE_NOISE = re.compile(r"\([^)]*\)|\b(?:at|um|à|a las)\b", re.I)
+# A run of id characters longer than any id: reading ids out of it costs the square of its length.
+_LONG_TOKEN = re.compile(r'(?<![^\s<>"(),;])[^\s<>"(),;]{%d,}' % (MAX_ID + 1))
 _ASCTIME = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +(\w{3}) +(\d{1,2}) +(\d{1,2}:\d{2}(?::\d{2})?)"
                       r"(?: +[A-Za-z]{1,5}| +[+-]\d{4})? +(\d{4})")
+
+
+class _Part(EmailMessage):
+    """A compat32 message whose MIME parameters are read from a bounded prefix of their header:
+    the stdlib splits parameters in quadratic time, and the parser itself asks for the boundary
+    of every multipart."""
+
+    def _get_params_preserve(self, failobj, header):
+        value = self.get(header)
+        if value is not None and len(str(value)) > MAX_PARAMS:
+            short = EmailMessage()
+            short[header] = str(value)[:MAX_PARAMS]
+            return short._get_params_preserve(failobj, header)  # noqa: SLF001 - the one hook
+        return super()._get_params_preserve(failobj, header)
+
+
+def _parse_mime(data: bytes, max_parts: int, degraded: list[str]) -> EmailMessage:
+    """Parse a message, fed to the stdlib's parser in blocks; once it has made more parts than
+    the walk will read, the rest is not fed: a 50 MB message of tiny parts would otherwise
+    become millions of objects (the raw bytes keep every part)."""
+    made = 0
+
+    def factory(policy=compat32) -> _Part:
+        nonlocal made
+        made += 1
+        return _Part(policy)
+
+    parser = BytesFeedParser(factory, policy=compat32)
+    for start in range(0, len(data), PARSE_BLOCK):
+        parser.feed(data[start:start + PARSE_BLOCK])
+        if made > max_parts + 1:   # +1: the parser makes one to try the factory
+            degraded.append("mime-parts-truncated")
+            break
+    return parser.close()
 
 
 def parse_message(raw: RawMessage, max_parts: int = MAX_PARTS, max_bytes: int = MAX_BYTES) -> Message:
@@ -45,21 +98,21 @@ def parse_message(raw: RawMessage, max_parts: int = MAX_PARTS, max_bytes: int = 
     degraded: list[str] = []
     if len(data) > max_bytes:
         degraded.append("too-large-body-dropped")
-        msg = BytesHeaderParser(policy=compat32).parsebytes(parse_data[: 1024 * 1024])
+        msg = BytesHeaderParser(_Part, policy=compat32).parsebytes(parse_data[: 1024 * 1024])
         msg.set_payload("")
     else:
         try:
-            msg = message_from_bytes(parse_data, policy=compat32)
+            msg = _parse_mime(parse_data, max_parts, degraded)
         except RecursionError:
             degraded.append("mime-too-deep")
-            msg = BytesHeaderParser(policy=compat32).parsebytes(parse_data)
+            msg = BytesHeaderParser(_Part, policy=compat32).parsebytes(parse_data)
     if not msg.keys():
         raise ParseError("no headers")
     if msg.defects:
         degraded.append("mime-defects")
     sha = hashlib.sha256(data).hexdigest()
 
-    ident = normalise_message_id(_header(msg, "message-id", degraded))
+    ident = normalise_message_id(_ids(_header(msg, "message-id", degraded)))
     synthetic = ident is None
     if synthetic:
         ident = synthetic_message_id(data)
@@ -74,8 +127,8 @@ def parse_message(raw: RawMessage, max_parts: int = MAX_PARTS, max_bytes: int = 
         message_id=ident, synthetic_id=synthetic,
         subject=_header(msg, "subject", degraded) or "",
         from_name=name, from_address=address, date=date, date_offset=offset,
-        in_reply_to=parse_in_reply_to(_plain(msg, "in-reply-to")),
-        references=tuple(parse_references(_plain(msg, "references"))),
+        in_reply_to=parse_in_reply_to(_ids(_in_reply_to(msg, degraded))),
+        references=tuple(parse_references(_references(msg, degraded))),
         body=body, content_type=content_type, charset=charset,
         attachments=tuple(attachments) + tuple(stub_attachments),
         degraded=tuple(dict.fromkeys(degraded)), raw_sha256=sha,
@@ -96,7 +149,9 @@ def decode_header_value(value: str | None) -> tuple[str, bool]:
         return " ".join(value.split()), bad
     try:
         pieces = decode_header(value)
-    except (ValueError, LookupError, AssertionError):
+    except (ValueError, LookupError, AssertionError, MessageError):
+        # MessageError: HeaderParseError on a broken base64 word ("=??b?/?="), which is no
+        # ValueError and would otherwise escape the stage.
         return " ".join(value.split()), True
     out = []
     for chunk, label in pieces:
@@ -126,6 +181,9 @@ def _header(msg: EmailMessage, name: str, degraded: list[str]) -> str | None:
         return None
     if raw is None:
         return None
+    if len(raw) > MAX_HEADER:
+        degraded.append(f"long-header-{name}")
+        raw = raw[:MAX_HEADER]
     text, bad = decode_header_value(raw)
     if bad:
         degraded.append(f"bad-header-{name}")
@@ -138,6 +196,29 @@ def _plain(msg: EmailMessage, name: str) -> str | None:
     if value is not None and _has_escapes(value):
         value = charsets.decode(value.encode("ascii", "surrogateescape"))[0]
     return value
+
+
+def _ids(value: str | None) -> str | None:
+    """Blank out runs of id characters too long to be an id, before ids are read from a value."""
+    return _LONG_TOKEN.sub(" ", value) if value else value
+
+
+def _in_reply_to(msg: EmailMessage, degraded: list[str]) -> str | None:
+    value = _plain(msg, "in-reply-to")
+    if value is not None and len(value) > MAX_HEADER:
+        degraded.append("long-header-in-reply-to")
+        value = value[:MAX_HEADER]
+    return value
+
+
+def _references(msg: EmailMessage, degraded: list[str]) -> str | None:
+    value = _plain(msg, "references")
+    if value is not None and len(value) > MAX_REFERENCES:
+        degraded.append("long-header-references")
+        value = value[-MAX_REFERENCES:]
+        # The cut may fall inside an id: start at the first whole one.
+        value = value[value.find("<"):] if "<" in value else value
+    return _ids(value)
 
 
 def _has_escapes(value: str) -> bool:
@@ -153,7 +234,8 @@ def parse_from(value: str) -> tuple[str, str]:
         name, _ = decode_header_value((match.group(3) or "").strip())
         return name, f"{match.group(1)}@{match.group(2)}".lower()
     value = _AT_IN_BRACKETS.sub(r"<\1@\2>", value)
-    pairs = getaddresses([value])
+    # The stdlib's address parser recurses into nested comments: deep ones are read as words.
+    pairs = getaddresses([value]) if _comment_depth(value) <= MAX_COMMENT_DEPTH else []
     name, address = pairs[0] if pairs else ("", "")
     address = address.strip()
     if "@" not in address or " " in address or address.lower() not in value.lower():
@@ -170,6 +252,18 @@ def parse_from(value: str) -> tuple[str, str]:
             name, address = name or address, ""
     name, _ = decode_header_value(name.strip().strip('"').strip())
     return name, address.lower()
+
+
+def _comment_depth(value: str) -> int:
+    """Return how deeply parentheses nest in a value (unbalanced ones count as they open)."""
+    depth = deepest = 0
+    for char in value:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")" and depth:
+            depth -= 1
+    return deepest
 
 
 def parse_date(value: str | None, envelope: str | None, degraded: list[str]) -> tuple[datetime | None, int | None]:
@@ -218,6 +312,7 @@ def walk_body(msg: EmailMessage, max_parts: int, degraded: list[str]):
     attachments: list[Attachment] = []
     stack: list[EmailMessage] = [msg]
     seen = 0
+    room = MAX_TEXT   # characters of text still to be kept
     while stack:
         part = stack.pop()
         seen += 1
@@ -239,7 +334,14 @@ def walk_body(msg: EmailMessage, max_parts: int, degraded: list[str]):
             text, charset, reason = charsets.decode(data, _charset(part))
             if reason:
                 degraded.append(reason)
-            texts.append((ctype, html_to_text(text) if ctype == "text/html" else text, charset))
+            if ctype == "text/html":
+                text, reasons = flatten(text)
+                degraded.extend(reasons)
+            if len(text) > room:
+                degraded.append("body-truncated")
+                text = text[:room]
+            room -= len(text)
+            texts.append((ctype, text, charset))
         else:
             attachments.append(Attachment(filename=filename, content_type=ctype, size=len(data)))
     if not texts:

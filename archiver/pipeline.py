@@ -156,7 +156,8 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
             previous = {sha for _, sha in fresh}
             if number == 1 and count > 1:
                 # Only an archive of more than one batch is worth starting worker processes.
-                pool = ProcessPoolExecutor(count, mp_context=_context())
+                pool = ProcessPoolExecutor(count, mp_context=_context(),
+                                           initializer=_die_with_parent, initargs=(os.getpid(),))
             futures = _submit(pool, count, fresh)
             if pending is not None:
                 _rethread(store, _write(store, list_name, report, *pending), report)
@@ -178,18 +179,25 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
 
 
 def update_index(archive: Archive, chunk: int = 2000) -> int:
-    """Bring the search index up to date with the store; return how many documents changed."""
+    """Bring the search index up to date with the store; return how many documents changed
+    (added, replaced or deleted). Redacted messages are deleted from the index: their rows
+    stay in the store, but no search may find them or count them in a total or facet."""
     store = archive.store
     done: list[tuple[int, int]] = []   # row id ranges sent to the index
+    redacted = {row["message_id"] for row in store.redactions()}
+    gone: list[str] = []               # redacted messages among the rows: deleted, not indexed
 
     def records() -> Iterator[dict]:
         after = 0
         while rows := store.unindexed(after=after, limit=chunk):
             done.append((rows[0][0], rows[-1][0]))
             after = rows[-1][0]
-            yield from archive.records([mid for _, mid in rows])
+            ids = [mid for _, mid in rows]
+            gone.extend(mid for mid in ids if mid in redacted)
+            yield from archive.records([mid for mid in ids if mid not in redacted])
 
     total = archive.index.update(records())
+    total += archive.index.delete(gone)
     # Marked only after the index committed: a crash in between re-indexes, never skips.
     for low, high in done:
         store.mark_indexed(low, high)
@@ -226,12 +234,21 @@ def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
     started = perf_counter()
     inputs = store.thread_inputs(new_ids)
     placements = thread(inputs, max_depth=int(config.get("max_thread_depth")))
-    store.write_threads(placements)
+    pins = overrides()
+    tagging = [0.0]
+
+    def topics(tags: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+        begun = perf_counter()
+        found = {tid: thread_topics(items, pins.get(tid)) for tid, items in tags.items()}
+        tagging[0] += perf_counter() - begun
+        return found
+
+    # The threads and their topics in one transaction: a kill between the two would leave
+    # threads with the topics of what they were, and no later ingest would look at them again.
+    store.write_threads(placements, topics=topics)
     report.rethreaded += len(inputs)
-    report.timings["thread"] += perf_counter() - started
-    started = perf_counter()
-    retag_threads(store, sorted({p.thread_id for p in placements}))
-    report.timings["topics"] += perf_counter() - started
+    report.timings["thread"] += perf_counter() - started - tagging[0]
+    report.timings["topics"] += tagging[0]
 
 
 def retag_threads(store: Store, thread_ids: list[str]) -> None:
@@ -322,6 +339,24 @@ def _write(store: Store, list_name: str, report: IngestReport, fresh, futures, r
     if progress:
         progress(batch_len)
     return stored
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make a worker process end when the ingest that started it does, even when that is
+    killed (SIGKILL, the OOM killer): a forked worker would otherwise wait for work forever,
+    holding the data directory's writer lock (inherited with its open files), and every later
+    ingest would be refused. Linux only; elsewhere workers are spawned without that lock."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)   # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:   # the ingest died before the line above ran
+        os._exit(1)
 
 
 def _context():

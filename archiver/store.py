@@ -6,7 +6,7 @@ import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -56,6 +56,7 @@ class Store:
             raise StoreError(f"cannot open store {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         s.metadata.create_all(self.engine)
         self._check_version()
 
@@ -279,8 +280,13 @@ class Store:
                             is_reply=bool(reply), date=_aware(date), order=pk)
                 for mid, refs, subj, reply, date, pk in rows]
 
-    def write_threads(self, placements: list[Placement]) -> None:
-        """Write placements: message thread/parent/depth, dummies, and thread summaries."""
+    def write_threads(self, placements: list[Placement],
+                      topics: Callable[[dict[str, list[dict[str, float]]]],
+                                       dict[str, dict[str, float]]] | None = None) -> None:
+        """Write placements: message thread/parent/depth, dummies, and thread summaries; with
+        topics (per thread, its messages' tags -> the thread's topics), the topics of the
+        threads too, in the same transaction: a crash never leaves a thread that changed with
+        the topics of what it was before, which nothing would mend."""
         m = s.messages.c
         real = [p for p in placements if not p.dummy]
         with self.engine.begin() as conn:
@@ -306,6 +312,11 @@ class Store:
             if dummies:
                 conn.execute(self._insert_ignore(s.dummies), dummies)
             self._summarise(conn, sorted(new))
+            if topics is not None:
+                tags = self._tags_by_thread(conn, sorted(new))
+                # Threads merged into others lose their topics with their summaries.
+                self._write_thread_topics(conn, topics({tid: tags.get(tid, []) for tid in sorted(new)}),
+                                          gone=old - new)
 
     def _summarise(self, conn: Connection, thread_ids: list[str]) -> None:
         m = s.messages.c
@@ -335,28 +346,35 @@ class Store:
     # --- topics -------------------------------------------------------------------------
     def message_tags_by_thread(self, thread_ids: list[str]) -> dict[str, list[dict[str, float]]]:
         """Return, per thread, one {topic: score} per message (empty for untagged messages)."""
+        with self.engine.connect() as conn:
+            return self._tags_by_thread(conn, thread_ids)
+
+    def _tags_by_thread(self, conn: Connection, thread_ids: list[str]) -> dict[str, list[dict[str, float]]]:
         m, mt = s.messages.c, s.message_topics.c
         out: dict[str, dict[int, dict[str, float]]] = {}
-        with self.engine.connect() as conn:
-            for part in _chunks(thread_ids):
-                for tid, pk, topic, score in conn.execute(
-                        select(m.thread_id, m.id, mt.topic, mt.score)
-                        .outerjoin(s.message_topics, mt.message == m.id)
-                        .where(m.thread_id.in_(part))):
-                    tags = out.setdefault(tid, {}).setdefault(pk, {})
-                    if topic is not None:
-                        tags[topic] = score
+        for part in _chunks(thread_ids):
+            for tid, pk, topic, score in conn.execute(
+                    select(m.thread_id, m.id, mt.topic, mt.score)
+                    .outerjoin(s.message_topics, mt.message == m.id)
+                    .where(m.thread_id.in_(part))):
+                tags = out.setdefault(tid, {}).setdefault(pk, {})
+                if topic is not None:
+                    tags[topic] = score
         return {tid: list(by_pk.values()) for tid, by_pk in out.items()}
 
     def write_thread_topics(self, topics: dict[str, dict[str, float]]) -> None:
-        tt = s.thread_topics.c
         with self.engine.begin() as conn:
-            for part in _chunks(sorted(topics)):
-                conn.execute(s.thread_topics.delete().where(tt.thread_id.in_(part)))
-            rows = [{"thread_id": tid, "topic": slug, "weight": weight}
-                    for tid, tags in topics.items() for slug, weight in tags.items()]
-            if rows:
-                conn.execute(s.thread_topics.insert(), rows)
+            self._write_thread_topics(conn, topics)
+
+    def _write_thread_topics(self, conn: Connection, topics: dict[str, dict[str, float]],
+                             gone: set[str] = frozenset()) -> None:
+        tt = s.thread_topics.c
+        for part in _chunks(sorted(set(topics) | set(gone))):
+            conn.execute(s.thread_topics.delete().where(tt.thread_id.in_(part)))
+        rows = [{"thread_id": tid, "topic": slug, "weight": weight}
+                for tid, tags in topics.items() for slug, weight in tags.items()]
+        if rows:
+            conn.execute(s.thread_topics.insert(), rows)
 
     def iter_texts(self, chunk: int = 2000) -> Iterator[list[tuple[int, str, str]]]:
         """Yield (row id, own words, subject) of every message, a chunk at a time."""
@@ -483,3 +501,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # Transactions are begun by _sqlite_begin, not by the driver (which begins one only before
+    # a write, so that each read statement outside one sees the latest commit).
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn) -> None:
+    """Begin every connection's work with BEGIN, reads included: what a reader does in one
+    connection (a thread page: its summary, then its messages) is one snapshot of the store,
+    from before an ingest's commit or after it, never both. In WAL mode readers still never
+    wait for the writer. (The SQLAlchemy documentation's recipe for pysqlite.)"""
+    conn.exec_driver_sql("BEGIN")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -129,19 +130,26 @@ def _group_by_subject(roots: list[_Box]) -> list[_Box]:
         item = node.item if node.item is not None else _first_item(node)
         if item is not None and item.subject_norm and not _movable(node):
             hosts.setdefault(item.subject_norm.lower(), []).append(node)
-    for candidates in hosts.values():
+    keys: dict[str, list] = {}
+    for subject, candidates in hosts.items():
         candidates.sort(key=_sort_key)
+        keys[subject] = [_sort_key(c) for c in candidates]
     for node in roots:
         if not _movable(node):
             continue
-        candidates = hosts.get(node.item.subject_norm.lower())
+        subject = node.item.subject_norm.lower()
+        candidates = hosts.get(subject)
         if not candidates:
             continue
-        when = _sort_key(node)
-        earlier = [c for c in candidates if _sort_key(c) <= when]
-        host = earlier[-1] if earlier else candidates[0]
+        # Binary search, not a scan of every host: a list of many same-subject posts and
+        # reference-less replies would otherwise thread in quadratic time.
+        at = bisect_right(keys[subject], _sort_key(node))
+        host = candidates[at - 1] if at else candidates[0]
         node.parent = host
         host.children.append(node)
+        if not at:
+            # A dummy host's first message may now be this earlier one; it stays the first host.
+            keys[subject][0] = _sort_key(host)
     return [r for r in roots if r.parent is None]
 
 

@@ -60,18 +60,33 @@ def is_from_line(line: bytes) -> bool:
 
 
 def _lines(stream: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
-    """Yield the lines of a stream, read in large blocks (a gzip stream's own readline is slow)."""
-    tail = b""
+    """Yield the lines of a stream, read in large blocks (a gzip stream's own readline is slow).
+
+    Lines end at LF (CRLF lines keep their CR); a stream whose first line ends in a lone CR was
+    written with classic Mac line ends, and its lines end at CR."""
+    pending: list[bytes] = []   # a line longer than a block, in pieces: joined once, not per block
+    newline = None
     while block := stream.read(size):
-        block = tail + block
-        cut = block.rfind(b"\n") + 1
+        if newline is None:
+            # Decided by the first line end seen (a CR at a block's end may be half a CRLF).
+            lone_cr = b"\r" in block[:-1] or bool(pending and pending[-1].endswith(b"\r"))
+            newline = b"\n" if b"\n" in block else b"\r" if lone_cr else None
+            if newline is None:
+                pending.append(block)
+                continue
+        cut = block.rfind(newline) + 1
         if not cut:
-            tail = block
+            pending.append(block)
             continue
-        tail = block[cut:]
-        yield from io.BytesIO(block[:cut])  # splits at b"\n" only, at C speed
-    if tail:
-        yield tail
+        head = b"".join(pending) + block[:cut] if pending else block[:cut]
+        pending = [block[cut:]] if cut < len(block) else []
+        if newline == b"\n":
+            yield from io.BytesIO(head)  # splits at b"\n" only, at C speed
+        else:
+            for line in head.split(newline)[:-1]:
+                yield line + newline
+    if pending:
+        yield b"".join(pending)
 
 
 def split_mbox(stream: BinaryIO, location: str, kind: str = "mbox") -> Iterator[RawMessage]:
@@ -85,8 +100,11 @@ def split_mbox(stream: BinaryIO, location: str, kind: str = "mbox") -> Iterator[
         if first and line.startswith(BOM):
             offset += len(BOM)
             line = line[len(BOM):]
-        if line.startswith(b"From ") and (first or is_from_line(line)):
-            if not first or lines:
+        # The first line is a separator even with a date we cannot read (sniff() said mbox),
+        # but only if it is short enough to be one: a whole file on one line is content.
+        if line.startswith(b"From ") and (is_from_line(line) or (first and len(line) < 1024)):
+            # Blank lines before the first separator are no message; anything else is kept.
+            if envelope is not None or any(part.strip() for part in lines):
                 yield _mbox_message(lines, envelope, f"{location}#{start}", kind)
             envelope = line.rstrip(b"\r\n").decode("utf-8", "replace")
             lines = []
@@ -103,7 +121,7 @@ def split_mbox(stream: BinaryIO, location: str, kind: str = "mbox") -> Iterator[
 
 def _mbox_message(lines: list[bytes], envelope: str | None, location: str, kind: str) -> RawMessage:
     # The blank line before the next From_ belongs to the mbox, not to the message.
-    if lines and lines[-1] in (b"\n", b"\r\n"):
+    if lines and lines[-1] in (b"\n", b"\r\n", b"\r"):
         lines = lines[:-1]
     return RawMessage(data=b"".join(lines), kind=kind, location=location, envelope=envelope)
 
