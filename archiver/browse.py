@@ -22,6 +22,8 @@ FLAT_PAGE = 500        # messages per page of a month's date view or a person's 
 def month_range(month: str) -> tuple[datetime, datetime]:
     """Return the UTC start and end of a `YYYY-MM` month (ValueError when it is not one)."""
     start = datetime.strptime(month, "%Y-%m")
+    if start.year >= 9999:
+        raise ValueError(f"{month} is beyond the archive's calendar")
     end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return start, end
 
@@ -63,11 +65,14 @@ def _shown(m, hidden: frozenset[str] = frozenset()):
     """The clause a reader sees messages through: never a redacted one, and (for a reader who
     may not see some lists) only messages in at least one list they may see."""
     clause = m.message_id.not_in(select(s.redactions.c.message_id))
-    if hidden:
-        ml = s.message_lists.c
-        clause = and_(clause, m.id.in_(select(ml.message).join(s.lists, s.lists.c.id == ml.list)
-                                       .where(s.lists.c.name.not_in(sorted(hidden)))))
-    return clause
+    return and_(clause, _visible_only(m, hidden)) if hidden else clause
+
+
+def _visible_only(m, hidden: frozenset[str]):
+    """Only the list rule of `_shown`: in at least one list the reader may see."""
+    ml = s.message_lists.c
+    return m.id.in_(select(ml.message).join(s.lists, s.lists.c.id == ml.list)
+                    .where(s.lists.c.name.not_in(sorted(hidden))))
 
 
 class Browse:
@@ -228,6 +233,9 @@ class Browse:
                     {"message_id": item["message_id"], "redacted": gone[item["message_id"]],
                      "date": item["date"], "msg_hash": None}
                     if item["message_id"] in gone else
+                    # Stored but in no list this reader may see: a stand-in that names nothing.
+                    {"message_id": None, "missing": True, "msg_hash": None}
+                    if item["pk"] is not None else
                     {"message_id": item["message_id"], "missing": True, "msg_hash": None})
                 messages.append({**record, "depth": depth[item["message_id"]]})
             t = s.threads.c
@@ -251,6 +259,9 @@ class Browse:
             row = conn.execute(select(s.messages).where(m.msg_hash == msg_hash)).first()
             if row is None:
                 return None
+            if self.hidden and conn.execute(select(m.id).where(
+                    m.id == row.id, _visible_only(m, self.hidden))).first() is None:
+                return None   # in no list this reader may see: it does not exist for them
             gone = self._redacted(conn, [row.message_id])
             if gone:
                 # A tombstone: the reason and its thread, nothing of the message itself.
@@ -260,11 +271,12 @@ class Browse:
             if record is None:
                 return None   # in no list this reader may see
             summary = self._summaries(conn, [row.thread_id]).get(row.thread_id) if row.thread_id else None
-            siblings = [{"message_id": mid, "parent_id": pid, "date": iso(date), "msg_hash": h,
+            siblings = ([{"message_id": mid, "parent_id": pid, "date": iso(date), "msg_hash": h,
                          "from_name": name, "from_address": addr}
                         for mid, pid, date, h, name, addr in conn.execute(
                             select(m.message_id, m.parent_id, m.date, m.msg_hash, m.from_name,
-                                   m.from_address).where(m.thread_id == row.thread_id))] if row.thread_id else []
+                                   m.from_address).where(m.thread_id == row.thread_id, _shown(m, self.hidden)))]
+                        if row.thread_id else [])
         ordered = [i for i in tree_order(siblings)]
         index = next((n for n, i in enumerate(ordered) if i["message_id"] == row.message_id), 0)
         parent = next((i for i in ordered if i["message_id"] == row.parent_id), None)
@@ -278,8 +290,12 @@ class Browse:
         """Return the message whose original archive URL ends with `YYYY-Month/NNNNNN.html`."""
         m, c = s.messages.c, s.sources.c
         with self.engine.connect() as conn:
+            # LIKE's wildcards in the tail are matched as themselves, never as patterns.
+            tail = archive_url_tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             return conn.execute(select(m.msg_hash).join(s.sources, c.message_id == m.message_id)
-                                .where(c.archive_url.like("%/" + archive_url_tail)).limit(1)).scalar()
+                                .where(c.archive_url.like("%/" + tail, escape="\\"),
+                                       c.list.not_in(sorted(self.hidden)), _shown(m, self.hidden))
+                                .limit(1)).scalar()
 
     def latest(self, *, list_name: str | None = None, topic: str | None = None,
                thread_id: str | None = None, limit: int = 30) -> list[dict]:
@@ -386,9 +402,9 @@ class Browse:
                                 .where(m.from_key == key, _shown(m, self.hidden))).one()
             if not head[0]:
                 return None
-            names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key)
+            names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key, _shown(m, self.hidden))
                                               .group_by(m.from_name).order_by(func.count().desc())) if n]
-            rows = conn.execute(select(s.messages).where(m.from_key == key)
+            rows = conn.execute(select(s.messages).where(m.from_key == key, _shown(m, self.hidden))
                                 .order_by(m.date, m.id).limit(limit).offset(offset)).all()
             records = list(self._records(conn, rows))
             summaries = self._summaries(conn, sorted({r["thread_id"] for r in records if r["thread_id"]}))
@@ -437,7 +453,7 @@ class Browse:
         for pk, when, topic, score in conn.execute(
                 select(m.id, func.strftime("%Y-%m", m.date), mt.topic, mt.score)
                 .select_from(s.messages.outerjoin(s.message_topics, mt.message == m.id))
-                .where(m.from_key == key)):
+                .where(m.from_key == key, _shown(m, self.hidden))):
             mark = (score or 0.0, topic or "", when or "undated")
             if pk not in best or (mark[0], best[pk][1]) > (best[pk][0], mark[1]):
                 best[pk] = mark
@@ -449,18 +465,22 @@ class Browse:
                       "months": [counts[slug].get(mo, 0) for mo in months]}
                      for slug in list(labels) + [""] if slug in counts]
         # correlate(None): these read `messages` again, not the row of the query around them.
-        mine = select(m.message_id).where(m.from_key == key).correlate(None)
-        started_where = (m.from_key == key, m.parent_id.is_(None), m.thread_id.is_not(None))
+        mine = select(m.message_id).where(m.from_key == key, _shown(m, self.hidden)).correlate(None)
+        started_where = (m.from_key == key, m.parent_id.is_(None), m.thread_id.is_not(None),
+                         _shown(m, self.hidden))
         started_total = conn.execute(select(func.count()).where(*started_where)).scalar_one()
         started_ids = list(conn.execute(select(m.thread_id).where(*started_where)
                                         .order_by(m.date.desc(), m.id).limit(shown)).scalars())
         started = self._summaries(conn, started_ids)
         # A reply sits in its parent's thread: the thread index finds them without a scan.
-        theirs = select(m.thread_id).where(m.from_key == key, m.thread_id.is_not(None)).distinct().correlate(None)
+        theirs = (select(m.thread_id).where(m.from_key == key, m.thread_id.is_not(None), _shown(m, self.hidden))
+                  .distinct().correlate(None))
         replies = select(m.msg_hash, m.date, m.from_key, m.from_name, m.from_address, m.subject,
                          m.own_text, m.thread_id, m.parent_id).where(
-            m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key)
-        rows = conn.execute(replies.order_by(m.date.desc(), m.id.desc())).all()
+            m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key, _shown(m, self.hidden))
+        # Bounded: a prolific writer's page lists the latest replies, not all of them.
+        total_replies = conn.execute(select(func.count()).select_from(replies.subquery())).scalar_one()
+        rows = conn.execute(replies.order_by(m.date.desc(), m.id.desc()).limit(1000)).all()
         repliers: dict[str, dict] = {}
         for r in rows:
             who = repliers.setdefault(r.from_key, {"key": r.from_key, "name": r.from_name or r.from_address.partition("@")[0],
@@ -471,7 +491,8 @@ class Browse:
         signed = []
         for tid, subject, h, date, own, name, address in conn.execute(
                 select(m.thread_id, t.subject, m.msg_hash, m.date, m.own_text, m.from_name, m.from_address)
-                .join(s.threads, t.thread_id == m.thread_id).where(m.from_key == key).order_by(m.date, m.id)):
+                .join(s.threads, t.thread_id == m.thread_id).where(m.from_key == key, _shown(m, self.hidden))
+                .order_by(m.date, m.id).limit(2000)):
             found = recognise(own, sender=name, organisation=self._known_org(address),
                               statement=is_statement(subject))
             if found:
@@ -480,7 +501,7 @@ class Browse:
         return {"topics_over_time": {"months": months, "topics": over_time},
                 "started": {"total": started_total,
                             "threads": [started[tid] for tid in started_ids if tid in started]},
-                "replies": {"total": len(rows),
+                "replies": {"total": total_replies,
                             "by": sorted(repliers.values(), key=lambda p: (-p["replies"], p["name"]))[:shown],
                             "latest": [{"msg_hash": r.msg_hash, "date": iso(r.date), "from_key": r.from_key,
                                         "from_name": r.from_name or r.from_address.partition("@")[0],
@@ -502,7 +523,8 @@ class Browse:
             for r in conn.execute(select(m.thread_id, m.msg_hash, m.message_id, m.parent_id, m.date,
                                          m.from_key, m.from_name, m.from_address, m.own_text,
                                          m.language, m.subject)
-                                  .where(m.thread_id.in_(thread_ids[i:i + CHUNK])).order_by(m.date, m.id)):
+                                  .where(m.thread_id.in_(thread_ids[i:i + CHUNK]), _shown(m, self.hidden))
+                                  .order_by(m.date, m.id)):
                 out.setdefault(r.thread_id, []).append({
                     **r._mapping, "date": iso(r.date),
                     "from_name": r.from_name or r.from_address.partition("@")[0],

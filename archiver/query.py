@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from . import config
 from .browse import Browse
-from .errors import ArchiverError
+from .errors import ArchiverError, QueryError
 from . import schema as s
 from .index import Found, SearchIndex
 from .orgs import Organisations, load_organisations
@@ -220,6 +220,7 @@ class Archive(Browse):
         a message of a list they may not (nothing narrows when every list is visible)."""
         if not self.hidden:
             return text
+        _one_group(text)
         with self.engine.connect() as conn:
             names = [n for n in conn.execute(select(s.lists.c.name)).scalars() if n not in self.hidden]
         if not names:
@@ -296,6 +297,24 @@ class Archive(Browse):
                     select(c.message_id, c.list, c.kind, c.location, c.archive_url, c.seen_at)
                     .where(c.message_id.in_(message_ids[i:i + CHUNK])))]
         return rows
+
+
+def _one_group(text: str) -> None:
+    """Refuse a query whose parentheses (outside quotation marks) do not nest on their own: it
+    is wrapped in parentheses and joined to the visible lists, and a ')' that closes early
+    would escape that restriction."""
+    depth, quoted = 0, False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+            if depth < 0:
+                raise QueryError("a ')' closes a parenthesis that was never opened")
+    if depth or quoted:
+        raise QueryError("unbalanced parentheses or quotation marks")
 
 
 def _iso(value: datetime | None) -> str | None:

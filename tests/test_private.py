@@ -45,7 +45,8 @@ def data(tmp_path_factory):
 def app(data):
     app = create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators",
                       "USERS_FILE": str(data / "users.toml"), "SECRET_KEY": "test-only-key",
-                      "SEARCH_RATE": "1000 per minute", "EXPORT_RATE": "1000 per minute"})
+                      "SEARCH_RATE": "1000 per minute", "EXPORT_RATE": "1000 per minute",
+                      "LOGIN_RATE": "1000 per minute"})
     yield app
     app.extensions["store"].close()
 
@@ -145,3 +146,38 @@ def test_passwd_prints_a_hash_never_the_password():
     assert result.exit_code == 0
     line = result.output.strip().splitlines()[-1]
     assert line.startswith('"alice" = "') and "s3cret" not in line
+
+
+def test_review_findings_stay_fixed(app, ids, data):
+    """Leaks and breakouts a review found: person page, message page, query injection,
+    tricky sign-in redirects, an impossible month."""
+    client = app.test_client()
+    person = client.get(f"/person/{ids['person']}/").get_data(as_text=True)
+    assert MARK not in person and "Only for coordinators" not in person
+    found = client.get(f"/api/search?q={MARK}) OR (list:coordinators").get_json()
+    assert "error" in found or found["total"] == 0
+    assert client.get(f"/api/search?q=x) OR {MARK} OR (x").status_code == 400
+    cross = client.get(f"/message/{ids['cross']}/").get_data(as_text=True)
+    assert "Strategy" not in cross
+    thread = client.get(f"/thread/{ids['thread']}/")
+    assert thread.status_code == 404
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    for target in ("/\t/evil.example", "/\n/x", "/\\evil.example", "https://evil.example/", "//evil.example"):
+        response = client.post("/login", data={"user": "alice", "password": "correct horse",
+                                               "csrf": token, "next": target})
+        assert response.status_code == 302 and response.headers["Location"] == "/", target
+        client.post("/logout", data={"csrf": token})
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert client.get("/list/bestbits/9999-12/").status_code == 400
+
+
+def test_password_guessing_is_rate_limited(data):
+    app = create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators", "SECRET_KEY": "k",
+                      "USERS_FILE": str(data / "users.toml"), "LOGIN_RATE": "2 per minute"})
+    client = app.test_client()
+    try:
+        assert [sign_in(client, "guess").status_code for _ in range(3)] == [401, 401, 429]
+    finally:
+        app.extensions["store"].close()

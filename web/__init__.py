@@ -22,7 +22,8 @@ def create_app(test_config: dict | None = None) -> Flask:
                       RATELIMIT_STORAGE_URI=str(config.get("rate_limit_storage")),
                       PRIVATE_LISTS=str(config.get("private_lists")), USERS_FILE=str(config.get("users_file")),
                       SECRET_KEY=str(config.get("secret_key")) or None,
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      LOGIN_RATE="10 per minute")
     if test_config:
         app.config.update(test_config)
     data = config.data_dir(app.config["DATA_DIR"])

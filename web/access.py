@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 import tomllib
 from pathlib import Path
 
@@ -75,8 +76,14 @@ def _check_token() -> None:
 
 
 def _local(target: str | None) -> str:
-    """Only a path of this site: never a redirect to another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a path of this site: never a redirect to another host. Browsers drop tabs and line
+    breaks from URLs and read a backslash as a slash, so any of those (or any control
+    character) refuses the target rather than being cleaned into '//host'."""
+    target = target or ""
+    parts = urlsplit(target)
+    if (target.startswith("/") and not target.startswith("//") and not parts.scheme
+            and not parts.netloc and not any(c in target for c in "\\\t\r\n")
+            and all(c.isprintable() for c in target)):
         return target
     return url_for("browse.home")
 

@@ -65,7 +65,7 @@ def list_page(name: str):
 @bp.route("/list/<name>/<month>/")
 def month(name: str, month: str):
     archive = g.archive
-    if not MONTH.match(month):
+    if not MONTH.match(month) or month >= "9999":
         abort(400, description=f"{month!r} is not a month: write it as YYYY-MM, e.g. 2012-11.")
     if not archive.list_exists(name):
         abort(404, description=f"There is no list named {name!r} in this archive.")
@@ -112,7 +112,8 @@ def new():
     page = page_number()
     found = g.archive.threads(since=since, limit=30, offset=(page - 1) * 30)
     pages = max(1, -(-found["total"] // 30))
-    new_messages = {t["thread_id"]: g.archive.latest(thread_id=t["thread_id"], limit=t["matching"])
+    # At most 20 new messages a thread on this page: the thread page has the rest.
+    new_messages = {t["thread_id"]: g.archive.latest(thread_id=t["thread_id"], limit=min(t["matching"], 20))
                     for t in found["threads"]}
     cutoff = since.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     response = Response(render_template(

@@ -21,4 +21,9 @@ def register(app: Flask) -> Limiter:
             if view is not None:
                 # One shared budget per client for every search endpoint (and one for exports).
                 app.view_functions[endpoint] = limiter.shared_limit(rate, scope=scope)(view)
+    login = app.view_functions.get("access.login")
+    if login is not None:
+        # Password guessing: a handful of tries a minute per client.
+        app.view_functions["access.login"] = limiter.limit(
+            app.config["LOGIN_RATE"], methods=["POST"])(login)
     return limiter

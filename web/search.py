@@ -27,8 +27,11 @@ def search_args() -> dict:
         q = f"{q} list:{_quote(scope)}".strip()
     if len(q) > MAX_QUERY:
         abort(400, description=f"The query is {len(q)} characters long; the limit is {MAX_QUERY}.")
-    return {"q": q, "sort": choice("sort", "relevance", SORTS), "page": page_number(),
-            "per_page": bounded_int("per_page", 20, 1, 100),
+    page, per_page = page_number(), bounded_int("per_page", 20, 1, 100)
+    if page * per_page > 10_000:
+        abort(400, description="Results are shown up to the 10,000th; narrow the query instead.")
+    return {"q": q, "sort": choice("sort", "relevance", SORTS), "page": page,
+            "per_page": per_page,
             "by_thread": request.args.get("by_thread", "") in ("1", "on", "true")}
 
 
