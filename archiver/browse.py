@@ -372,8 +372,9 @@ class Browse:
         with self.engine.connect() as conn:
             tagged = conn.execute(select(week, mt.topic, func.count())
                                   .join(s.message_topics, mt.message == m.id)
-                                  .where(m.date.is_not(None)).group_by(week, mt.topic)).all()
-            totals = conn.execute(select(week, func.count()).where(m.date.is_not(None))
+                                  .where(m.date.is_not(None), _shown(m, self.hidden))
+                                  .group_by(week, mt.topic)).all()
+            totals = conn.execute(select(week, func.count()).where(m.date.is_not(None), _shown(m, self.hidden))
                                   .group_by(week)).all()
         weeks = sorted({w for w, _ in totals})
         series: dict[str, dict[str, int]] = {}

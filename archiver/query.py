@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from . import config
-from .browse import Browse
+from .browse import Browse, _shown
 from .errors import ArchiverError, QueryError
 from . import schema as s
 from .index import Found, SearchIndex
@@ -52,13 +52,16 @@ class Archive(Browse):
         m = s.messages.c
         with self.engine.connect() as conn:
             one = lambda q: conn.execute(q).scalar_one()  # noqa: E731
-            low, high = conn.execute(select(func.min(m.date), func.max(m.date))).one()
+            # A reader who may not see some lists gets counts of what they may see.
+            seen = _shown(m, self.hidden) if self.hidden else true()
+            low, high = conn.execute(select(func.min(m.date), func.max(m.date)).where(seen)).one()
             return {
                 "lists": self.lists(),
-                "messages": one(select(func.count()).select_from(s.messages)),
-                "threads": one(select(func.count()).select_from(s.threads)),
+                "messages": one(select(func.count()).select_from(s.messages).where(seen)),
+                "threads": (one(select(func.count(func.distinct(m.thread_id))).where(seen))
+                            if self.hidden else one(select(func.count()).select_from(s.threads))),
                 "participants": one(select(func.count(func.distinct(m.from_address)))
-                                    .where(m.from_address != "")),
+                                    .where(m.from_address != "", seen)),
                 "degraded": one(select(func.count()).where(m.degraded != "")),
                 "rejected": one(select(func.count()).select_from(s.rejected)),
                 "raw_bytes": one(select(func.coalesce(func.sum(s.raws.c.size), 0))),
@@ -122,7 +125,11 @@ class Archive(Browse):
         taxonomy = cached_taxonomy(config.path("topics_file"))
         mt, tt = s.message_topics.c, s.thread_topics.c
         with self.engine.connect() as conn:
-            messages = dict(conn.execute(select(mt.topic, func.count()).group_by(mt.topic)).all())
+            counted = select(mt.topic, func.count())
+            if self.hidden:
+                m = s.messages.c
+                counted = counted.join(s.messages, m.id == mt.message).where(_shown(m, self.hidden))
+            messages = dict(conn.execute(counted.group_by(mt.topic)).all())
             threads = dict(conn.execute(select(tt.topic, func.count()).group_by(tt.topic)).all())
         return [{"slug": t.slug, "label": t.label, "day": t.day, "session": t.session,
                  "session_title": t.session_title, "bullets": list(t.bullets),

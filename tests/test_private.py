@@ -181,3 +181,13 @@ def test_password_guessing_is_rate_limited(data):
         assert [sign_in(client, "guess").status_code for _ in range(3)] == [401, 401, 429]
     finally:
         app.extensions["store"].close()
+
+
+def test_counts_on_the_home_page_leave_the_private_list_out(app, data):
+    store = open_store(data)
+    try:
+        public = next(l["messages"] for l in Archive(store).lists() if l["name"] == "bestbits")
+    finally:
+        store.close()
+    home = app.test_client().get("/").get_data(as_text=True)
+    assert f"{public} messages in" in home
