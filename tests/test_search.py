@@ -1055,8 +1055,8 @@ def test_matching_in_numpy_equals_whooshs_own_matching(sample, query):
 
 
 def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monkeypatch):
-    import archiver.index
-    monkeypatch.setattr(archiver.index, "SEGMENT_DOCS", 3)
+    import archiver.index.searchindex
+    monkeypatch.setattr(archiver.index.searchindex, "SEGMENT_DOCS", 3)
     archive = open_archive(tmp_path / "data")
     bodies = ["the quokka charter is here", "charter quokka the other way", "a quokka with a big charter",
               "quokka charter quokka charter twice", "quokka\n\ncharter across lines",
@@ -1084,7 +1084,7 @@ def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monk
 
 
 def test_a_many_segment_index_answers_as_a_one_segment_index(tmp_path, monkeypatch, sample):
-    import archiver.index
+    import archiver.index.searchindex
     queries = [("baku", {}), ('"national delegations"', {}), ("wcit AND NOT dubai", {}),
                ("list:governance", {"sort": "newest"}), ("statement", {"by_thread": True}),
                ('quoted:"enhanced cooperation"', {"sort": "oldest"}), ("date:2012-11", {})]
@@ -1099,7 +1099,7 @@ def test_a_many_segment_index_answers_as_a_one_segment_index(tmp_path, monkeypat
     rebuild_index(archive)
     assert len(archive.index._view().leaves) == 1
     one = results(archive)
-    monkeypatch.setattr(archiver.index, "SEGMENT_DOCS", 97)
+    monkeypatch.setattr(archiver.index.searchindex, "SEGMENT_DOCS", 97)
     rebuild_index(archive)
     assert len(archive.index._view().leaves) == -(-len(TRUTH) // 97)
     assert results(archive) == one

@@ -1,0 +1,119 @@
+"""Query parsing: what people type, parsed by Whoosh and mapped onto the index's analysed fields."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from whoosh import qparser, query
+from whoosh.analysis import LowercaseFilter, RegexTokenizer
+from whoosh.fields import KEYWORD, TEXT, Schema
+
+from ..errors import QueryError
+from .analysis import STEMMED, fold, term
+
+MAX_EXPANSION = 200                  # words a prefix* may stand for
+
+_TYPED = RegexTokenizer(r"\w+") | LowercaseFilter()
+_VIRTUAL = Schema(own=TEXT(analyzer=_TYPED), quoted=TEXT(analyzer=_TYPED),
+                  subject=TEXT(analyzer=_TYPED), **{"from": TEXT(analyzer=_TYPED)},
+                  org=TEXT(analyzer=_TYPED), topic=KEYWORD(lowercase=True),
+                  list=KEYWORD(lowercase=True), lang=KEYWORD(lowercase=True))
+_REAL = {"own": "own", "quoted": "quoted", "subject": "subject", "from": "author", "org": "org",
+         "topic": "topics", "list": "lists", "lang": "lang"}
+_ANALYSED = {"own", "quoted", "subject", "author", "org"}
+
+
+def _parse(text: str, reader) -> query.Query:
+    parser = qparser.QueryParser("own", _VIRTUAL)
+    parser.remove_plugin_class(qparser.WildcardPlugin)
+    parser.remove_plugin_class(qparser.RangePlugin)
+    parser.add_plugin(qparser.PrefixPlugin())
+    try:
+        result = _to_real(parser.parse(text), reader)
+    except QueryError:
+        raise
+    except Exception as exc:  # the parser raises assorted types on odd input
+        raise QueryError(f"the query could not be read: {exc}") from exc
+    if result is query.NullQuery:
+        raise QueryError("the query has only very common words (such as 'the' or 'de'): add more")
+    return result
+
+
+def _to_real(q: query.Query, reader) -> query.Query:
+    """Map a parsed query from the fields people type onto the index's fields."""
+    if isinstance(q, (query.Term, query.Phrase, query.Prefix)):
+        return _leaf(q, reader)
+    if isinstance(q, query.Not):
+        # "NOT x" alone must start from every live document (a bare Not can return the old
+        # copies of replaced documents); inside an And, Whoosh subtracts it properly.
+        return query.AndNot(query.Every(), _to_real(q.query, reader))
+    if isinstance(q, query.And):
+        parts = [query.Not(_to_real(c.query, reader)) if isinstance(c, query.Not) else _to_real(c, reader)
+                 for c in q.subqueries]
+        return query.And(parts, boost=q.boost).normalize()
+    if hasattr(q, "subqueries"):
+        return q.apply(lambda child: _to_real(child, reader)).normalize()
+    return q
+
+
+def _leaf(q: query.Query, reader) -> query.Query:
+    name = _REAL.get(q.fieldname, q.fieldname)
+    langs = STEMMED + ("",) if name in _ANALYSED else None
+    if isinstance(q, query.Prefix):
+        stem = fold(q.text.lower())
+        if len(stem) < 2:
+            raise QueryError(f"'{q.text}*' is too short: give at least two letters before *")
+        words = list(islice(reader.expand_prefix(name, stem), MAX_EXPANSION + 1))
+        if len(words) > MAX_EXPANSION:
+            raise QueryError(f"'{q.text}*' matches more than {MAX_EXPANSION} words: give more letters")
+        options = [query.Term(name, w) for w in words]
+    elif langs is None:
+        # Keyword fields keep no positions: "a b" there means both values.
+        words = [q.text] if isinstance(q, query.Term) else q.words
+        terms_ = [query.Term(name, w.lower()) for w in words]
+        return terms_[0] if len(terms_) == 1 else query.And(terms_)
+    elif isinstance(q, query.Phrase):
+        # One phrase per language's analysis of its words, each distinct one once, and only
+        # those whose every word is in the index (the others cannot match and cost time).
+        shapes = {tuple(t for t in (term(w, lang) for w in q.words) if t) for lang in langs}
+        options = [query.Phrase(name, list(s), boost=q.boost) if len(s) > 1
+                   else query.Term(name, s[0], boost=q.boost) for s in sorted(shapes)
+                   if s and all(reader.doc_frequency(name, t) for t in s)]
+        if not options and any(shapes):
+            return query.Phrase(name, list(max(shapes)))  # matches nothing, keeps the logic
+    else:
+        found = {term(q.text, lang) for lang in langs} - {None}
+        options = [query.Term(name, t, boost=q.boost) for t in sorted(found)
+                   if reader.doc_frequency(name, t)]
+        if not options and found:
+            return query.Term(name, min(found))  # matches nothing, but keeps AND/NOT logic
+    if not options:
+        return query.NullQuery
+    return options[0] if len(options) == 1 else query.Or(options)
+
+
+def _terms_of(q: query.Query) -> set[str]:
+    """Return the index terms of a query's own-words, subject and quoted parts (for snippets)."""
+    found: set[str] = set()
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, query.Not):
+            continue  # words the query excludes are not what the reader looks for
+        if isinstance(node, query.Term) and node.fieldname in ("own", "subject", "quoted"):
+            found.add(node.text)
+        elif isinstance(node, query.Phrase) and node.fieldname in ("own", "subject", "quoted"):
+            found.update(node.words)
+        stack.extend(node.children())
+    return found
+
+
+def _asks_quoted(q: query.Query) -> bool:
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "fieldname", None) == "quoted" and not isinstance(node, query.Not):
+            return True
+        if not isinstance(node, query.Not):
+            stack.extend(node.children())
+    return False

@@ -1,0 +1,318 @@
+"""The search index: open, update, rebuild, search, match ids, fingerprints and delete."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import chain
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy
+from whoosh import index, query
+from whoosh.index import EmptyIndexError
+from whoosh.query.qcore import QueryError as WhooshQueryError
+
+from ..errors import QueryError
+from ..querylang import prepare
+from .analysis import _micros, document
+from .codec import IndexFormatError, _check, _writer
+from .match import _in_dates, _match, _View
+from .parse import _asks_quoted, _parse, _terms_of
+from .schema import FACETS, NO_DATE, SCHEMA
+from .snippets import snippet
+
+MAX_PAGE = 100
+SEGMENT_DOCS = 50_000   # a rebuild writes a segment per this many messages (bounds memory)
+
+
+@dataclass
+class Hit:
+    message_id: str
+    thread_id: str
+    score: float
+    snippet: str = ""
+
+
+@dataclass
+class Found:
+    """One page of search results with the facets of all matches."""
+
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    hits: list[Hit]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+class SearchIndex:
+    """A Whoosh index in a directory, created when missing; its searcher (and what matching
+    reads once per searcher) is kept open and renewed when a writer has committed (opening
+    one costs more than most searches)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._searcher = None
+        self._inode = None
+        self._cached: _View | None = None
+        self._lock = threading.Lock()
+
+    def _open(self, create: bool = True):
+        """Open the index; writers create a missing one, readers get None (nothing indexed)."""
+        for attempt in range(10):
+            try:
+                return index.open_dir(self.path)
+            except EmptyIndexError:
+                if not create:
+                    return None
+                self.path.mkdir(parents=True, exist_ok=True)
+                return index.create_in(self.path, SCHEMA)
+            except FileNotFoundError:
+                # A writer replaced the table of contents between listing and opening it:
+                # the next look finds the new one.
+                time.sleep(0.01 * (attempt + 1))
+        return index.open_dir(self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+                self._cached = None
+
+    def doc_count(self) -> int:
+        """Return how many messages the index can search (none in an index of another format)."""
+        ix = self._open(create=False)
+        if ix is None:
+            return 0
+        try:
+            _check(ix)
+        except IndexFormatError:
+            return 0
+        return ix.doc_count()
+
+    def update(self, records: Iterable[dict]) -> int:
+        """Add or replace the documents of records in one commit (Whoosh merges segments at each
+        commit, so one per ingest is much cheaper than one per batch). Into an empty index, the
+        documents are written as a rebuild writes them, beside it, and swapped in."""
+        records = iter(records)
+        first = next(records, None)
+        if first is None:
+            return 0
+        records = chain([first], records)
+        ix = self._open()
+        if ix.is_empty():
+            return self.rebuild(records)
+        _check(ix)
+        writer = _writer(ix)
+        total = 0
+        try:
+            for record in records:
+                writer.update_document(**document(record))
+                total += 1
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        return total
+
+    def rebuild(self, records: Iterable[dict]) -> int:
+        """Build a fresh index beside the old one and swap it in (readers keep the old files).
+        A segment is written every SEGMENT_DOCS messages, so memory stays bounded."""
+        fresh = self.path.with_name(self.path.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        ix = index.create_in(fresh, SCHEMA)
+        records = iter(records)
+        count = 0
+        while True:
+            writer = _writer(ix)
+            added = 0
+            try:
+                for record in records:
+                    writer.add_document(**document(record))
+                    added += 1
+                    if added == SEGMENT_DOCS:
+                        break
+            except BaseException:
+                writer.cancel()
+                raise
+            if added:
+                writer.commit(merge=False)
+            else:
+                writer.cancel()
+            count += added
+            if added < SEGMENT_DOCS:
+                break
+        self.close()
+        old = self.path.with_name(self.path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            self.path.rename(old)
+        fresh.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        return count
+
+    def _current(self):
+        with self._lock:
+            # A new searcher when a writer has committed: refresh() may keep readers that miss
+            # the deletions of replaced documents, which then show up twice.
+            # After a rebuild the directory is another one, possibly at the same generation.
+            inode = self.path.stat().st_ino if self.path.exists() else None
+            if self._searcher is not None and (inode != self._inode or not self._searcher.up_to_date()):
+                self._searcher.close()
+                self._searcher, self._cached = None, None
+            if self._searcher is None:
+                ix = self._open(create=False)
+                if ix is not None:
+                    _check(ix)
+                self._searcher, self._inode = (ix.searcher() if ix else None), inode
+            return self._searcher
+
+    def _view(self) -> _View | None:
+        searcher = self._current()
+        if searcher is None:
+            return None
+        with self._lock:
+            if self._cached is None or self._cached.searcher is not searcher:
+                self._cached = _View(searcher)
+            return self._cached
+
+    def _run(self, text: str, sort: str, by_thread: bool):
+        """Match a query; return the view, the parsed query, the matches, and their order
+        (one hit per thread when by_thread)."""
+        if sort not in ("relevance", "newest", "oldest"):
+            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        parsed = prepare(text)
+        view = self._view()
+        if view is None:
+            return None
+        q = _parse(parsed.text, view.reader) if parsed.text else query.Every()
+        try:
+            docs, scores = _match(q, view)
+        except WhooshQueryError as exc:
+            raise QueryError(f"the query cannot be run: {exc}") from exc
+        if parsed.start or parsed.end:
+            docs, scores = _in_dates(view, docs, scores, parsed.start, parsed.end)
+        if sort == "relevance":
+            # Best first; equal scores in index order (numpy's stable sort), as Whoosh ranks.
+            order = numpy.argsort(-scores, kind="stable")
+        else:
+            order = numpy.argsort(view.dates[docs], kind="stable")
+            if sort == "newest":
+                order = order[::-1]
+        if by_thread:
+            _, first = numpy.unique(view.columns["thread"][0][docs[order]], return_index=True)
+            order = order[numpy.sort(first)]
+        return view, q, docs, scores, order
+
+    def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
+               by_thread: bool = False,
+               texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
+        """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
+        if not 1 <= per_page <= MAX_PAGE:
+            raise QueryError(f"page size must be between 1 and {MAX_PAGE}")
+        if page < 1:
+            raise QueryError("pages are numbered from 1")
+        ran = self._run(text, sort, by_thread)
+        if ran is None:
+            return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
+                         facets={name: [] for name in FACETS})
+        view, q, docs, scores, order = ran
+        total = int(order.size)
+        start = (page - 1) * per_page
+        hits = [self._hit(view, int(docs[i]), float(scores[i])) for i in order[start:start + per_page]]
+        if texts and hits:
+            wanted = _terms_of(q)
+            asks_quoted = _asks_quoted(q)
+            found = texts([h.message_id for h in hits])
+            for hit in hits:
+                own, quoted, lang = found.get(hit.message_id, ("", "", ""))
+                # Someone else's words are shown only to a reader who searched quoted text.
+                hit.snippet = snippet(own, quoted if asks_quoted else "", lang, wanted)
+        facets = {name: view.facet(FACETS[name], docs, by_thread) for name in FACETS}
+        pages = max(1, -(-total // per_page))
+        return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
+
+    def match_ids(self, text: str, *, limit: int, sort: str = "relevance",
+                  by_thread: bool = False) -> tuple[int, list[str]]:
+        """Return how many messages (threads, by_thread) a query matches and the message ids
+        of its first `limit` hits in the search's order: for exports and feeds, which want
+        every hit at once rather than a page of them, and no facets or snippets."""
+        ran = self._run(text, sort, by_thread)
+        if ran is None:
+            return 0, []
+        view, _, docs, _, order = ran
+        return int(order.size), [self._hit(view, int(docs[i]), 0.0).message_id
+                                 for i in order[:max(0, limit)]]
+
+    @staticmethod
+    def _hit(view: _View, docnum: int, score: float) -> Hit:
+        codes, values = view.columns["thread"]
+        return Hit(message_id=view.searcher.stored_fields(docnum)["msg_id"],
+                   thread_id=values[codes[docnum]], score=round(score, 4))
+
+    # --- checking against the store (archiver/check.py) ----------------------------------------
+    # What the index keeps of a document that can be read back, besides its message id: its
+    # columns (the texts are analysed into postings and cannot). A document's content hash is
+    # a hash of these values and its date, computed alike from a record (fingerprint) and from
+    # the index (fingerprints), so a document the store has moved on from shows a different one.
+    _HASHED = ("thread", "lists_facet", "topics_facet", "author_facet", "org_facet", "month",
+               "lang_facet")
+
+    @staticmethod
+    def _digest(values: list[str]) -> str:
+        import hashlib
+        return hashlib.blake2b("\x1f".join(values).encode("utf-8", "surrogatepass"),
+                               digest_size=12).hexdigest()
+
+    @staticmethod
+    def fingerprint(record: dict) -> str:
+        """Return the content hash the document of a record has in the index (see _HASHED)."""
+        date = record.get("date")
+        when = _micros(datetime.fromisoformat(date.replace("Z", "+00:00"))) if date else NO_DATE
+        return SearchIndex._digest([
+            record.get("thread_id") or "", ",".join(sorted(record.get("lists") or [])),
+            ",".join(sorted(record.get("topics") or [])), record.get("from_address") or "",
+            record.get("organisation") or "", date[:7] if date else "",
+            record.get("language") or "", str(when)])
+
+    def fingerprints(self) -> list[tuple[str, str]]:
+        """Return (message id, content hash) of every live document, in index order: a message
+        indexed twice is there twice. Nothing when there is no index."""
+        ix = self._open(create=False)
+        if ix is None or ix.is_empty():
+            return []
+        _check(ix)
+        found: list[tuple[str, str]] = []
+        with ix.reader() as reader:
+            for seg, _ in reader.leaf_readers():
+                cols = [seg.column_reader(name, translate=False) for name in self._HASHED]
+                dates = seg.column_reader("date", translate=False)
+                for docnum, stored in seg.iter_docs():
+                    values = [str(col[docnum]) for col in cols] + [str(dates[docnum])]
+                    found.append((stored["msg_id"], self._digest(values)))
+        return found
+
+    def delete(self, message_ids: Iterable[str]) -> int:
+        """Delete the documents of these messages in one commit; return how many there were."""
+        wanted = sorted(set(message_ids))
+        ix = self._open(create=False) if wanted else None
+        if ix is None or ix.is_empty():
+            return 0
+        _check(ix)
+        writer = _writer(ix)
+        try:
+            count = sum(writer.delete_by_term("msg_id", mid) for mid in wanted)
+        except BaseException:
+            writer.cancel()
+            raise
+        if count:
+            writer.commit()
+        else:
+            writer.cancel()
+        return count
