@@ -44,6 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("private_lists", "", "Comma-separated lists only signed-in readers may see (pages, search, feeds, exports, API)."),
     Setting("users_file", "", "TOML [users] name = password hash (archiver passwd makes one); who may sign in."),
     Setting("secret_key", "", "Key signing the web's sign-in cookie; required when private_lists is set."),
+    Setting("trusted_hosts", "", "Comma-separated host names the site answers to (others get 400); empty means any."),
+    Setting("secure_cookies", 0, "1 behind HTTPS: the sign-in cookie is sent only over HTTPS."),
     Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),
     Setting("lists_file", "fixtures/lists.toml",

@@ -191,3 +191,13 @@ def test_counts_on_the_home_page_leave_the_private_list_out(app, data):
         store.close()
     home = app.test_client().get("/").get_data(as_text=True)
     assert f"{public} messages in" in home
+
+
+def test_secure_cookies_when_asked(data):
+    app = create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators", "SECRET_KEY": "k",
+                      "USERS_FILE": str(data / "users.toml"), "SESSION_COOKIE_SECURE": True})
+    try:
+        response = app.test_client().get("/login")
+        assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+    finally:
+        app.extensions["store"].close()

@@ -402,3 +402,15 @@ def test_an_archive_error_is_a_plain_503_page(web_data):
     body = response.get_data(as_text=True)
     assert "archiver reindex" in body and "/secret/path" not in body
     app.extensions["store"].close()
+
+
+def test_trusted_hosts_and_secure_cookies(web_data):
+    from web import create_app
+
+    app = create_app({"DATA_DIR": str(web_data), "TRUSTED_HOSTS": ["archive.example.org"]})
+    try:
+        client = app.test_client()
+        assert client.get("/", headers={"Host": "archive.example.org"}).status_code == 200
+        assert client.get("/list/bestbits/feed.atom", headers={"Host": "evil.example"}).status_code == 400
+    finally:
+        app.extensions["store"].close()

@@ -23,7 +23,12 @@ def create_app(test_config: dict | None = None) -> Flask:
                       PRIVATE_LISTS=str(config.get("private_lists")), USERS_FILE=str(config.get("users_file")),
                       SECRET_KEY=str(config.get("secret_key")) or None,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      LOGIN_RATE="10 per minute")
+                      LOGIN_RATE="10 per minute",
+                      # Feeds and citations build absolute URLs from the request's Host header:
+                      # a deployment names its hosts so no one can make them point elsewhere.
+                      TRUSTED_HOSTS=[h.strip() for h in str(config.get("trusted_hosts")).split(",")
+                                     if h.strip()] or None,
+                      SESSION_COOKIE_SECURE=bool(int(config.get("secure_cookies"))))
     if test_config:
         app.config.update(test_config)
     data = config.data_dir(app.config["DATA_DIR"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from archiver.errors import ArchiverError, QueryError
 
@@ -20,6 +20,12 @@ def _answer(code: int, message: str):
 
 
 def register(app: Flask) -> None:
+    @app.errorhandler(SecurityError)
+    def _host(exc: SecurityError):
+        # An untrusted Host header: no page can be drawn (its links need a host), so plain text.
+        return Response("400 Bad Request: this site does not answer to that host name.\n",
+                        400, mimetype="text/plain")
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         return _answer(exc.code or 500, exc.description or TITLES.get(exc.code or 500, "Error"))
