@@ -75,6 +75,10 @@ def _visible_only(m, hidden: frozenset[str]):
                     .where(s.lists.c.name.not_in(sorted(hidden))))
 
 
+# Topic activity by (topic, hidden lists, store generation), shared by a process's threads.
+_ACTIVITY: dict[tuple, tuple[list, list]] = {}
+
+
 class Browse:
     """Mixed into `archiver.query.Archive`: needs `self.engine`, `self.organisations`, `_records`."""
 
@@ -342,16 +346,13 @@ class Browse:
         entry = next((t for t in self.topics() if t["slug"] == slug), None)
         if entry is None:
             return None
-        mt, m = s.message_topics.c, s.messages.c
-        tagged = select(m.id).join(s.message_topics, mt.message == m.id).where(mt.topic == slug)
-        week = func.date(m.date, "weekday 0", "-6 days")
-        with self.engine.connect() as conn:
-            # Counted by SQL: a topic of a large archive has tens of thousands of messages.
-            people = conn.execute(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
-                                         func.count()).where(m.id.in_(tagged), m.from_key != "", _shown(m, self.hidden))
-                                  .group_by(m.from_key).order_by(func.count().desc(), m.from_key)).all()
-            weeks = conn.execute(select(week, func.count()).where(m.id.in_(tagged), m.date.is_not(None))
-                                 .group_by(week).order_by(week)).all()
+        key = (slug, self.hidden, self.store.generation())
+        found = _ACTIVITY.get(key)
+        if found is None:
+            found = _ACTIVITY[key] = self._topic_activity(slug)
+            while len(_ACTIVITY) > 64:   # a few topics per archive: keep the newest entries
+                _ACTIVITY.pop(next(iter(_ACTIVITY)))
+        people, weeks = found
         orgs: Counter = Counter()
         for _, _, address, n in people:
             org = self.organisations.of(address)
@@ -364,6 +365,21 @@ class Browse:
                                  for k, name, address, n in people[:15]],
                 "organisations": [{"name": o, "messages": n} for o, n in orgs.most_common(15)],
                 "weeks": [{"week": w, "messages": n} for w, n in weeks]}
+
+    def _topic_activity(self, slug: str) -> tuple[list, list]:
+        """A topic's participants and messages per week, counted by SQL over every tagged
+        message (tens of thousands in a large archive): `topic` keeps them until a write."""
+        mt, m = s.message_topics.c, s.messages.c
+        tagged = select(m.id).join(s.message_topics, mt.message == m.id).where(mt.topic == slug)
+        week = func.date(m.date, "weekday 0", "-6 days")
+        with self.engine.connect() as conn:
+            people = conn.execute(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
+                                         func.count()).where(m.id.in_(tagged), m.from_key != "", _shown(m, self.hidden))
+                                  .group_by(m.from_key).order_by(func.count().desc(), m.from_key)).all()
+            weeks = conn.execute(select(week, func.count())
+                                 .where(m.id.in_(tagged), m.date.is_not(None), _shown(m, self.hidden))
+                                 .group_by(week).order_by(week)).all()
+        return [tuple(r) for r in people], [tuple(r) for r in weeks]
 
     def weekly_by_topic(self) -> dict:
         """Return messages per week (Monday) per topic, and untagged, for the stats page."""

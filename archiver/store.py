@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from sqlalchemy import bindparam, case, create_engine, event, func, select, update
+from sqlalchemy import Integer, bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -77,6 +77,20 @@ class Store:
             raise StoreError(f"the store has schema version {found}, this archiver needs "
                              f"{s.SCHEMA_VERSION}: ingest into a new data directory")
 
+    # --- what readers may cache by ------------------------------------------------------
+    def _touch(self, conn: Connection) -> None:
+        """Count a write in the store's generation (readers key their caches by it)."""
+        meta = s.meta.c
+        if conn.execute(update(s.meta).where(meta.key == "generation")
+                        .values(value=(func.cast(meta.value, Integer) + 1))).rowcount == 0:
+            conn.execute(self._insert_ignore(s.meta), [{"key": "generation", "value": "1"}])
+
+    def generation(self) -> str:
+        """Return the store's write generation: it changes whenever an ingest, retag or
+        redaction commits."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(s.meta.c.value).where(s.meta.c.key == "generation")).scalar() or "0"
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -104,6 +118,7 @@ class Store:
         """Store a batch in one transaction; return (ids of new messages, duplicates)."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.engine.begin() as conn:
+            self._touch(conn)
             list_id = self._list_id(conn, list_name)
             raws = {e.sha256: e for e in entries}
             existing_raws = self._existing(conn, s.raws.c.sha256, list(raws))
@@ -290,6 +305,7 @@ class Store:
         m = s.messages.c
         real = [p for p in placements if not p.dummy]
         with self.engine.begin() as conn:
+            self._touch(conn)
             old = set()
             for part in _chunks([p.message_id for p in real]):
                 old.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))
@@ -364,6 +380,7 @@ class Store:
 
     def write_thread_topics(self, topics: dict[str, dict[str, float]]) -> None:
         with self.engine.begin() as conn:
+            self._touch(conn)
             self._write_thread_topics(conn, topics)
 
     def _write_thread_topics(self, conn: Connection, topics: dict[str, dict[str, float]],
@@ -393,6 +410,7 @@ class Store:
         """Store new tags for messages whose tags changed (and mark them for re-indexing)."""
         mt = s.message_topics.c
         with self.engine.begin() as conn:
+            self._touch(conn)
             old: dict[int, dict[str, float]] = {}
             for part in _chunks(sorted(tags)):
                 for pk, topic, score in conn.execute(select(mt.message, mt.topic, mt.score)
@@ -439,6 +457,7 @@ class Store:
         False when no such message is stored. The row stays, so it can never come back."""
         m, r = s.messages.c, s.redactions.c
         with self.engine.begin() as conn:
+            self._touch(conn)
             row = conn.execute(select(m.id, m.raw_sha256).where(m.message_id == message_id)).first()
             if row is None:
                 return False

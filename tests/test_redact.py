@@ -107,3 +107,22 @@ def test_expunge_deletes_raw_bytes_and_reingest_never_brings_it_back(data):
 def test_redact_needs_a_stored_message_and_a_reason(data):
     assert run(data, "redact", "<nobody@nowhere>", "--reason", "x").exit_code == 1
     assert run(data, "redact", "<nobody@nowhere>").exit_code == 2
+
+
+def test_topic_activity_is_recounted_after_a_write(data):
+    store = open_store(data)
+    try:
+        archive = Archive(store)
+        slug = max(archive.topics(), key=lambda t: t["messages"])["slug"]
+        before = archive.topic(slug)
+        top = before["participants"][0]
+        victim = next(r for r in archive.latest(topic=slug, limit=200) if
+                      archive.person_key(r["from_address"]) == top["key"])
+        generation = store.generation()
+        assert store.redact(victim["message_id"], "test")
+        assert store.generation() != generation
+        after = archive.topic(slug)
+        count = next(p["messages"] for p in after["participants"] if p["key"] == top["key"])
+        assert count == top["messages"] - 1
+    finally:
+        store.close()
