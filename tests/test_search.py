@@ -1166,3 +1166,17 @@ def test_an_index_of_another_format_asks_for_a_reindex(tmp_path):
         assert rebuild_index(archive) == len(HAND)
         assert ids(archive, "quokka") == {"orig@hand.example"}
     archive.store.close()
+
+
+def test_pickled_index_classes_keep_one_importable_name():
+    """Whoosh pickles the schema and codec into the index by module and class name: those names
+    must not move with the package's files, or an index on disk stops opening."""
+    import pickle
+
+    import archiver.index as package
+    from archiver.index import codec, schema
+
+    for cls in (schema._Positions, schema._Prepared, schema._Text, schema._Codes, codec._Codec,
+                codec._PostingsWriter, codec._Matcher, codec._FieldWriter):
+        assert cls.__module__ == "archiver.index" and getattr(package, cls.__name__) is cls
+    assert pickle.loads(pickle.dumps(package.SCHEMA)).names() == package.SCHEMA.names()

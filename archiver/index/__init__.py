@@ -13,10 +13,12 @@
 
 from .analysis import STEMMED, analyse, document, fold, term, terms
 from .codec import IndexFormatError
+from .codec import _Codec, _FieldWriter, _Matcher, _PostingsWriter  # noqa: F401  (pickled)
 from .match import _match, _View
 from .packed import _np_varints, _unvarints, _varints
 from .parse import MAX_EXPANSION, _parse
 from .schema import FACETS, INDEX_FORMAT, MULTI, NO_DATE, SCHEMA
+from .schema import _Codes, _Positions, _Prepared, _Text  # noqa: F401  (named in pickled schemas)
 from .searchindex import MAX_PAGE, SEGMENT_DOCS, Found, Hit, SearchIndex
 from .snippets import snippet
 

@@ -263,3 +263,9 @@ def _check(ix) -> None:
                        for seg in segments):
         raise IndexFormatError(f"the search index in {ix.storage.folder} was written by another "
                                "version of the archiver: run `archiver reindex` to rebuild it")
+
+
+# Whoosh pickles the codec with each segment: its name stays `archiver.index._Codec` (see
+# schema.py) whatever file defines it.
+for _cls in (_Codec, _PostingsWriter, _Matcher, _FieldWriter):
+    _cls.__module__ = "archiver.index"

@@ -172,6 +172,12 @@ def _numbers(reader, doccount: int, default: int) -> numpy.ndarray:
 # (lower case, stop words dropped, stemmed, accents folded) by analyse(): one field for every
 # language keeps the index small and a query word a handful of terms in one field. Facets,
 # threads, months and dates are columns only: filtered, grouped and counted in numpy.
+# Whoosh pickles the schema into the index's table of contents, naming each class by module:
+# these names stay `archiver.index.<class>` (re-exported there) whatever file defines them,
+# so moving code between the package's modules never makes an index unreadable.
+for _cls in (_Positions, _Prepared, _Text, _Codes):
+    _cls.__module__ = "archiver.index"
+
 SCHEMA = Schema(
     msg_id=ID(stored=True, unique=True),
     own=_Text(),
