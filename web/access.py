@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, abort, current_app, g, redirect, render_template, request,
                    session, url_for)
