@@ -7,18 +7,12 @@ import re
 from collections import Counter
 
 from .clean import display_subject
+from .masking import mask_text
 
 MAX_THREADS = 200       # threads of a topic read for one briefing (latest activity first)
 EXCERPT = 420           # characters of a paragraph quoted in a briefing
 
-# user@example.org, and pipermail's rewritten 'user at example.org' (as web/filters.py masks)
-_ADDRESS = re.compile(r"\b([\w+-])[\w.+-]*(@| at )([\w-]+(?:\.[\w-]+)+)\b")
 _GREETING = re.compile(r"^.{0,40}[,:]$")
-
-
-def mask_text(text: str | None) -> str:
-    """Mask every address in a text: 'jane@example.org' -> 'j…@example.org'."""
-    return _ADDRESS.sub(lambda m: f"{m.group(1)}…{m.group(2)}{m.group(3)}", text or "")
 
 
 def excerpt(own_text: str | None, limit: int = EXCERPT) -> str:

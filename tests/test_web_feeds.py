@@ -11,7 +11,7 @@ from archiver import config
 from archiver.pipeline import ingest, update_index
 from archiver.query import Archive
 from archiver.store import Store
-from web.feeds import mask_addresses
+from archiver.masking import mask_text as mask_addresses
 
 from conftest import eml
 

@@ -10,7 +10,7 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, g, request, url_for
 
 from .exports import query_args
-from .filters import mask
+from .filters import mask, mask_text
 
 bp = Blueprint("feeds", __name__)
 
@@ -21,11 +21,6 @@ ATOM = "application/atom+xml; charset=utf-8"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:bestbits-archive")
 # The date of an undated message or an empty feed: fixed, so the feed (and its ETag) is stable.
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# An address as written (user@example.org) or as pipermail obfuscates it (user at example.org).
-# Parts are bounded so a long run of letters (a base64 blob in a body) costs linear time; a
-# "domain" followed by another " at " is the local part of the next one ("list at jo.do at x.org").
-_ADDRESS = re.compile(r"(?<![\w.%+-])([\w.%+-]{1,64})(?:@| at )((?:[\w-]{1,63}\.){1,8}[A-Za-z]{2,24})\b"
-                      r"(?!@| at )")
 # Characters XML 1.0 forbids; mail text may hold them and lxml refuses them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -65,13 +60,8 @@ def search_feed():
                  alternate=url_for("search.search", q=text, sort="newest", _external=True))
 
 
-def mask_addresses(text: str) -> str:
-    """Replace every e-mail address in text by its masked form ('j…@example.org')."""
-    return _ADDRESS.sub(lambda m: mask(f"{m.group(1)}@{m.group(2)}"), text)
-
-
 def _text(value: str | None) -> str:
-    return _NOT_XML.sub("", mask_addresses(value or ""))
+    return _NOT_XML.sub("", mask_text(value or ""))
 
 
 def _date(record: dict) -> datetime:

@@ -9,6 +9,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from archiver.ids import person_key
+from archiver.masking import mask, mask_text
 
 
 def when(value: str | None, with_time: bool = True) -> str:
@@ -22,26 +23,9 @@ def when(value: str | None, with_time: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
 
 
-def mask(address: str | None) -> str:
-    """Show an address without giving it to harvesters: 'j…@example.org'."""
-    if not address or "@" not in address:
-        return address or ""
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}…@{domain}"
-
-
 def who(record: dict) -> str:
     """A sender's display name, never their full address."""
     return record.get("from_name") or mask(record.get("from_address")) or "(unknown sender)"
-
-
-# user@example.org, and pipermail's rewritten 'user at example.org'
-_ADDRESS = re.compile(r"\b([\w+-])[\w.+-]*(@| at )([\w-]+(?:\.[\w-]+)+)\b")
-
-
-def mask_text(text: str) -> str:
-    """Mask every address in a text (bodies quote and sign with them)."""
-    return _ADDRESS.sub(lambda m: f"{m.group(1)}…{m.group(2)}{m.group(3)}", text)
 
 
 def paragraphs(text: str | None) -> Markup:
