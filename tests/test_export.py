@@ -174,8 +174,7 @@ def test_csv_holds_every_jsonl_field_flattened(web_data):
         assert row["depth"] == str(record["depth"]) and row["synthetic_id"] in ("true", "false")
         assert json.loads(row["sources"]) == record["sources"]
         assert json.loads(row["attachments"]) == record["attachments"]
-        assert row["own_text"].lstrip("'") == record["own_text"].replace("\r\n", "\n") or \
-            row["own_text"].lstrip("'") == record["own_text"]
+        assert row["own_text"].lstrip("'") == record["own_text"]
         assert row["organisation"] == (record["organisation"] or "")
         assert row["archive_url"] == (record["archive_url"] or "")
 

@@ -129,7 +129,7 @@ def test_month_by_thread_and_by_date(client, sample):
 def test_bad_urls_get_clear_error_pages(client, url, status):
     html = page(client, url, status)
     assert f"{status} ·" in html
-    assert '<p class="error">' in html or 'class="error" role="alert"' in html
+    assert '<p class="error">' in html
 
 
 def test_thread_page_tree_quotes_reply_link_and_neighbours(client, sample, big_thread):
@@ -283,7 +283,7 @@ def test_search_sort_by_thread_list_scope_and_help(client, sample):
 def test_bad_query_is_explained_on_the_search_page(client):
     html = page(client, '/search?q=%22unclosed', 400)
     assert "Bad query:" in html and "Traceback" not in html
-    assert 'value="&#34;unclosed"' in html or 'value="&quot;unclosed"' in html
+    assert 'value="&#34;unclosed"' in html
 
 
 # --- API -----------------------------------------------------------------------------------------
@@ -379,10 +379,15 @@ def test_every_route_answers_good_and_bad_values_without_a_server_error(app, cli
                 url = url.replace(f"<{arg}>", values[arg]).replace(f"<path:{arg}>", values[arg])
             if rule.endpoint.startswith(("search.", "feeds.search", "exports.search", "api.search")):
                 url += "?q=wcit" if values is good else "?q=%28"
+            searches = rule.endpoint.startswith(("search.", "feeds.search", "exports.search", "api.search"))
+            if values is junk and not rule.arguments and not searches:
+                # Nothing in its URL to spoil: the same page again (sign-in exists only when
+                # some list is private, and none is here).
+                allowed = {404} if rule.endpoint == "access.login" else {200}
             response = client.get(url)
             body = response.get_data()
             response.close()
-            assert response.status_code in allowed | {200}, (url, response.status_code)
+            assert response.status_code in allowed, (url, response.status_code)
             assert b"Traceback" not in body
     assert len(seen) >= 23
 
