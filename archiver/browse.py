@@ -9,7 +9,6 @@ from sqlalchemy import and_, func, select
 
 from . import briefing, config
 from . import schema as s
-from .ids import person_key
 from .signons import is_statement, recognise, signers
 from .store import CHUNK
 from .topics import cached_taxonomy
@@ -343,7 +342,7 @@ class Browse:
     def topic(self, slug: str, *, limit: int = LIST_PAGE, offset: int = 0) -> dict | None:
         """Return an agenda topic: its programme entry, threads (latest first), most active
         participants and organisations, and messages per week."""
-        entry = next((t for t in self.topics() if t["slug"] == slug), None)
+        entry = next(iter(self.topics(slug)), None)
         if entry is None:
             return None
         key = (slug, self.hidden, self.store.generation())
@@ -454,10 +453,6 @@ class Browse:
                 if name:
                     found[address] = name
         return found
-
-    @staticmethod
-    def person_key(address: str) -> str:
-        return person_key(address)
 
     # --- for moderators: dossiers, sign-ons, briefings ----------------------------------------
     def _dossier(self, conn, key: str, shown: int = 20) -> dict:
@@ -579,7 +574,7 @@ class Browse:
                      max_threads: int = briefing.MAX_THREADS) -> dict | None:
         """Return an agenda topic's entry and its threads with messages after `since` (latest
         activity first, at most `max_threads`), each thread's messages (light rows) and signers."""
-        entry = next((t for t in self.topics() if t["slug"] == slug), None)
+        entry = next(iter(self.topics(slug)), None)
         if entry is None:
             return None
         found = self.threads(topic=slug, since=since, limit=max_threads)

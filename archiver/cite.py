@@ -126,11 +126,15 @@ def _tex(text: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in " ".join(text.split()))
 
 
+# Citation formats by name (the CLI and the web offer these).
+CITATIONS = {"bibtex": bibtex, "csl-json": csl_json}
+
+
 def citation(archive, fmt: str, base_url: str, *, msg_hash: str | None = None,
              thread_id: str | None = None) -> str | None:
     """Return a message (by permalink hash) or a thread cited in a format ('bibtex' or
     'csl-json'); None when the archive has no such message or thread."""
-    render = {"bibtex": bibtex, "csl-json": csl_json}[fmt]
+    render = CITATIONS[fmt]
     if msg_hash is not None:
         found = archive.message(msg_hash)
         return None if found is None or "redacted" in found else render(message_item(found["message"], base_url))

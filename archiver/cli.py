@@ -26,9 +26,8 @@ from .pipeline import evaluate_tagger, rebuild_index, update_index
 from .pipeline import retag as retag_all
 from .topics import format_evaluation
 from .pseudonym import SALT_ENV, Pseudonymiser, load_opt_out
-from .query import Archive
+from .query import Archive, open_store
 from .sources.remote import check_month
-from .store import Store
 
 
 @contextmanager
@@ -38,7 +37,7 @@ def _archive(ctx: click.Context, write: bool = False):
     try:
         data = config.data_dir(ctx.obj["data"])
         lock = _writer_lock(data) if write else None
-        store = Store(config.database_url(data))
+        store = open_store(data)
     except (ArchiverError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:

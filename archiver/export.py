@@ -12,7 +12,7 @@ import zlib
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from .cite import bibtex, citation, csl_json  # noqa: F401  (the web cites through here)
+from .cite import CITATIONS, citation  # noqa: F401  (the web and the CLI cite through here)
 from .errors import ArchiverError
 
 # The exported record, in column order: (name, type, meaning). JSON Lines carries the records as
@@ -54,7 +54,6 @@ _JOINED = {name for name, kind, _ in FIELDS if kind == "strings"}   # ';'-joined
 _AS_JSON = {name for name, kind, _ in FIELDS if kind in ("attachments", "sources")}
 _QUOTE_FROM = re.compile(rb"^(>*From )", re.MULTILINE)
 _NO_DATE = "Thu Jan  1 00:00:00 1970"   # the From_ line needs a date; the epoch says "unknown"
-CITATIONS: dict[str, Callable[[dict], str]] = {"bibtex": bibtex, "csl-json": csl_json}
 
 
 def jsonl(records: Iterable[dict]) -> Iterator[str]:

@@ -26,7 +26,7 @@ from .query import Archive
 from .sources import check_sources, read_source
 from .store import Entry, Store, pack_raw
 from .thread import thread
-from .topics import (Taxonomy, evaluate, load_overrides, load_taxonomy, tag_message,
+from .topics import (Taxonomy, cached_taxonomy, evaluate, load_overrides, tag_message,
                      thread_topics)
 
 
@@ -36,14 +36,9 @@ def parse_stage(raw: RawMessage) -> Message:
                          max_bytes=int(config.get("max_message_bytes")))
 
 
-@lru_cache(maxsize=4)
-def _taxonomy(path: str) -> Taxonomy:
-    return load_taxonomy(path)
-
-
 def taxonomy() -> Taxonomy:
-    """Return the configured agenda taxonomy (read once per process)."""
-    return _taxonomy(str(config.path("topics_file")))
+    """Return the configured agenda taxonomy (read again only when its file changes)."""
+    return cached_taxonomy(config.path("topics_file"))
 
 
 def overrides() -> dict:
@@ -53,7 +48,7 @@ def overrides() -> dict:
 
 @lru_cache(maxsize=4)
 def _overrides(path: str, topics_path: str) -> dict:
-    return load_overrides(path, _taxonomy(topics_path)) if Path(path).is_file() else {}
+    return load_overrides(path, cached_taxonomy(topics_path)) if Path(path).is_file() else {}
 
 
 def topics_stage(message: Message) -> Message:
@@ -264,7 +259,6 @@ def retag_threads(store: Store, thread_ids: list[str]) -> None:
 def retag(archive: Archive, chunk: int = 2000) -> dict:
     """Re-tag every message from its stored own words after a taxonomy or override edit,
     without re-parsing; only tags, thread topics and the index change."""
-    _taxonomy.cache_clear()
     _overrides.cache_clear()
     store, changed, seen = archive.store, 0, 0
     for rows in store.iter_texts(chunk):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import func, select, true
 
 from . import config
-from .browse import Browse, _shown
+from .browse import Browse, _shown, iso
 from .errors import ArchiverError, QueryError
 from . import schema as s
 from .index import Found, SearchIndex
@@ -65,7 +65,7 @@ class Archive(Browse):
                 "degraded": one(select(func.count()).where(m.degraded != "")),
                 "rejected": one(select(func.count()).select_from(s.rejected)),
                 "raw_bytes": one(select(func.coalesce(func.sum(s.raws.c.size), 0))),
-                "first_date": _iso(low), "last_date": _iso(high),
+                "first_date": iso(low), "last_date": iso(high),
             }
 
     def messages(self, list_name: str | None = None) -> Iterator[dict]:
@@ -120,21 +120,28 @@ class Archive(Browse):
             found.setdefault(pk, []).append((-score, topic))
         return {pk: [t for _, t in sorted(items)] for pk, items in found.items()}
 
-    def topics(self) -> list[dict]:
-        """Return the agenda's topics in programme order, with message and thread counts."""
+    def topics(self, slug: str | None = None) -> list[dict]:
+        """Return the agenda's topics in programme order, with message and thread counts (or
+        only the topic of that slug, counted by its own index entries)."""
         taxonomy = cached_taxonomy(config.path("topics_file"))
+        chosen = [t for t in taxonomy.topics if slug is None or t.slug == slug]
+        if not chosen:
+            return []
         mt, tt = s.message_topics.c, s.thread_topics.c
         with self.engine.connect() as conn:
             counted = select(mt.topic, func.count())
+            threads_counted = select(tt.topic, func.count())
+            if slug is not None:
+                counted, threads_counted = counted.where(mt.topic == slug), threads_counted.where(tt.topic == slug)
             if self.hidden:
                 m = s.messages.c
                 counted = counted.join(s.messages, m.id == mt.message).where(_shown(m, self.hidden))
             messages = dict(conn.execute(counted.group_by(mt.topic)).all())
-            threads = dict(conn.execute(select(tt.topic, func.count()).group_by(tt.topic)).all())
+            threads = dict(conn.execute(threads_counted.group_by(tt.topic)).all())
         return [{"slug": t.slug, "label": t.label, "day": t.day, "session": t.session,
                  "session_title": t.session_title, "bullets": list(t.bullets),
                  "messages": messages.get(t.slug, 0), "threads": threads.get(t.slug, 0)}
-                for t in taxonomy.topics]
+                for t in chosen]
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False) -> dict:
@@ -324,14 +331,10 @@ def _one_group(text: str) -> None:
         raise QueryError("unbalanced parentheses or quotation marks")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None
-
-
 def _record(row, lists: list[str], sources: list[dict]) -> dict:
     return {
         "message_id": row.message_id, "msg_hash": row.msg_hash, "synthetic_id": row.synthetic_id,
-        "lists": lists, "date": _iso(row.date), "date_offset_minutes": row.date_offset,
+        "lists": lists, "date": iso(row.date), "date_offset_minutes": row.date_offset,
         "from_name": row.from_name, "from_address": row.from_address,
         "subject": row.subject, "subject_norm": row.subject_norm,
         "thread_id": row.thread_id, "parent_id": row.parent_id, "depth": row.depth,

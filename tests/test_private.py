@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.security import generate_password_hash
 
+from archiver.ids import person_key
 from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
 from conftest import SAMPLE, eml
@@ -58,7 +59,7 @@ def ids(data):
     thread = next(t for t in archive.threads(list_name="coordinators")["threads"] if t["size"] == 3)
     message = archive.thread(thread["thread_id"])["messages"][0]
     cross = archive.records(["cross@coord.example"])[0]
-    key = archive.person_key("jane.doe@civil.example")
+    key = person_key("jane.doe@civil.example")
     store.close()
     return {"thread": thread["thread_id"], "message": message["msg_hash"], "cross": cross["msg_hash"],
             "person": key}
