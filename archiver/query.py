@@ -12,10 +12,11 @@ from typing import Iterator
 from sqlalchemy import func, select, true
 
 from . import config
-from .browse import Browse, _shown, iso
+from .browse import FLAT_PAGE, LIST_PAGE, Browse, _shown, iso  # noqa: F401  (page sizes, for the web)
 from .errors import ArchiverError, QueryError
 from . import schema as s
 from .index import Found, SearchIndex
+from .querylang import MAX_QUERY  # noqa: F401  (the web bounds queries by it)
 from .orgs import Organisations, load_organisations
 from .store import CHUNK, Store
 from .topics import cached_taxonomy

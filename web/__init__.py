@@ -17,7 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app over the archive in the data directory (or `test_config["DATA_DIR"]`)."""
     app = Flask(__name__)
     app.config.update(DATA_DIR=None, DATABASE_URL=None, EXPORT_LIMIT=int(config.get("export_limit")),
-                      SEARCH_QUERY_MAX=500, PER_PAGE_MAX=100, JSON_SORT_KEYS=False,
+                      JSON_SORT_KEYS=False,
                       SEARCH_RATE=str(config.get("search_rate")), EXPORT_RATE=str(config.get("export_rate")),
                       RATELIMIT_STORAGE_URI=str(config.get("rate_limit_storage")),
                       PRIVATE_LISTS=str(config.get("private_lists")), USERS_FILE=str(config.get("users_file")),

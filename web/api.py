@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify
 
+from archiver.query import LIST_PAGE
+
 from . import filters
 from .browse import HASH
-from .params import page_number
+from .params import page_number, pages_of
 from .search import search_args
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -41,8 +43,9 @@ def list_threads(name: str):
     if not g.archive.list_exists(name):
         abort(404, description=f"no list named {name!r}")
     page = page_number()
-    found = g.archive.threads(list_name=name, limit=30, offset=(page - 1) * 30)
-    return jsonify(list=name, total=found["total"], page=page, per_page=30,
+    found = g.archive.threads(list_name=name, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+    pages_of(found["total"], LIST_PAGE, page)
+    return jsonify(list=name, total=found["total"], page=page, per_page=LIST_PAGE,
                    threads=[_people(t) for t in found["threads"]])
 
 

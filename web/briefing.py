@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, g, render_template, request
 
-bp = Blueprint("briefing", __name__)
+from .browse import HASH
 
-HASH = re.compile(r"^[a-z2-7]{32}$")
+bp = Blueprint("briefing", __name__)
 
 
 def _since() -> tuple[datetime | None, str]:

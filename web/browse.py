@@ -10,9 +10,10 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
                    url_for)
 
 from archiver import config
+from archiver.query import FLAT_PAGE, LIST_PAGE
 
 from . import charts
-from .params import page_number
+from .params import page_number, pages_of
 
 bp = Blueprint("browse", __name__)
 
@@ -53,10 +54,8 @@ def list_page(name: str):
     if not archive.list_exists(name):
         abort(404, description=f"There is no list named {name!r} in this archive.")
     page = page_number()
-    found = archive.threads(list_name=name, limit=30, offset=(page - 1) * 30)
-    pages = max(1, -(-found["total"] // 30))
-    if page > pages:
-        abort(400, description=f"Page {page} is past the last page ({pages}).")
+    found = archive.threads(list_name=name, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+    pages = pages_of(found["total"], LIST_PAGE, page)
     return render_template("browse/list.html", name=name, months=archive.months(name),
                            threads=found["threads"], total=found["total"], page=page, pages=pages,
                            feeds=[_feed(f"List {name}", "feeds.list_feed", name=name)])
@@ -77,15 +76,13 @@ def month(name: str, month: str):
     newer = next((m for m in reversed(months) if m > month), None)
     older = next((m for m in months if m < month), None)
     if view == "date":
-        found = archive.month_messages(name, month, offset=(page - 1) * 500)
-        total, per = found["total"], 500
+        found = archive.month_messages(name, month, offset=(page - 1) * FLAT_PAGE)
+        total, per = found["total"], FLAT_PAGE
     else:
         found = archive.threads(list_name=name, month=month, limit=50, offset=(page - 1) * 50,
                                 oldest_first=True)
         total, per = found["total"], 50
-    pages = max(1, -(-total // per))
-    if page > pages:
-        abort(400, description=f"Page {page} is past the last page ({pages}).")
+    pages = pages_of(total, per, page)
     return render_template("browse/month.html", name=name, month=month, view=view, found=found,
                            total=total, page=page, pages=pages, newer=newer, older=older,
                            feeds=[_feed(f"List {name}", "feeds.list_feed", name=name)])
@@ -110,8 +107,8 @@ def new():
             last = g.archive.stats()["last_date"]
             since = (datetime.fromisoformat(last.replace("Z", "+00:00")) if last else now) - timedelta(days=14)
     page = page_number()
-    found = g.archive.threads(since=since, limit=30, offset=(page - 1) * 30)
-    pages = max(1, -(-found["total"] // 30))
+    found = g.archive.threads(since=since, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+    pages = pages_of(found["total"], LIST_PAGE, page)
     # At most 20 new messages a thread on this page: the thread page has the rest.
     new_messages = {t["thread_id"]: g.archive.latest(thread_id=t["thread_id"], limit=min(t["matching"], 20))
                     for t in found["threads"]}
@@ -210,12 +207,10 @@ def pipermail(name: str, month: str, page: str):
 @bp.route("/topic/<slug>/")
 def topic(slug: str):
     page = page_number()
-    found = g.archive.topic(slug, limit=30, offset=(page - 1) * 30)
+    found = g.archive.topic(slug, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
     if found is None:
         abort(404, description=f"The agenda has no topic {slug!r}.")
-    pages = max(1, -(-found["total_threads"] // 30))
-    if page > pages:
-        abort(400, description=f"Page {page} is past the last page ({pages}).")
+    pages = pages_of(found["total_threads"], LIST_PAGE, page)
     for item in found["threads"]:
         item["month_key"] = (item["last_date"] or "unknown")[:7]
     chart = charts.sparkline(found["weeks"], f"Messages per week on {found['topic']['label']}")
@@ -228,12 +223,10 @@ def person(key: str):
     if not KEY.match(key):
         abort(404, description=f"No participant has the id {key!r}.")
     page = page_number()
-    found = g.archive.person(key, offset=(page - 1) * 500)
+    found = g.archive.person(key, offset=(page - 1) * FLAT_PAGE)
     if found is None:
         abort(404, description=f"No participant has the id {key!r}.")
-    pages = max(1, -(-found["messages"] // 500))
-    if page > pages:
-        abort(400, description=f"Page {page} is past the last page ({pages}).")
+    pages = pages_of(found["messages"], FLAT_PAGE, page)
     return render_template("browse/person.html", p=found, page=page, pages=pages)
 
 

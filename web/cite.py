@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, abort, g, request
 
 from archiver import config
 from archiver.export import citation
 
+from .browse import HASH
+
 bp = Blueprint("cite", __name__)
 
-HASH = re.compile(r"^[a-z2-7]{32}$")
 # Extension -> (citation format, content type)
 FORMATS = {
     "bib": ("bibtex", "application/x-bibtex; charset=utf-8"),

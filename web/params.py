@@ -25,3 +25,11 @@ def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         abort(400, description=f"{name} must be one of {', '.join(allowed)}, not {value[:40]!r}.")
     return value
+
+
+def pages_of(total: int, per_page: int, page: int) -> int:
+    """Return how many pages `total` items make; a page past the last is a 400."""
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        abort(400, description=f"Page {page} is past the last page ({pages}).")
+    return pages

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, render_template, request, url_for
 
 from archiver.errors import QueryError
+from archiver.query import MAX_QUERY
 
 from .params import bounded_int, choice, page_number
 
@@ -16,7 +17,6 @@ FACET_FIELDS = {"topic": "topic", "author": "from", "org": "org", "list": "list"
                 "month": "date", "lang": "lang"}
 FACET_TITLES = {"topic": "Topic", "author": "Author", "org": "Organisation", "list": "List",
                 "month": "Month", "lang": "Language"}
-MAX_QUERY = 500
 
 
 def search_args() -> dict:
