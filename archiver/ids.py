@@ -11,13 +11,22 @@ _ANGLE_LOOSE = re.compile(r"<([^<>]+)>")
 # A bare id token: something@something, as written by clients that drop the brackets.
 _BARE = re.compile(r"[^\s<>\"(),;]+@[^\s<>\"(),;]+")
 SYNTHETIC_DOMAIN = "synthetic.archiver.invalid"
+# A Message-ID cannot be folded, so none is longer than a header line (RFC 5322: 998).
+MAX_ID = 998
+# A run of id characters longer than any id: reading ids out of it would cost the square of
+# its length, so every reader here blanks such runs first.
+_LONG_TOKEN = re.compile(r'(?<![^\s<>"(),;])[^\s<>"(),;]{%d,}' % (MAX_ID + 1))
+
+
+def _no_long_tokens(value: str) -> str:
+    return _LONG_TOKEN.sub(" ", value)
 
 
 def normalise_message_id(value: str | None) -> str | None:
     """Return the id inside the first <...> (or the bare token), characters unchanged; None if empty."""
     if not value:
         return None
-    text = value.strip()
+    text = _no_long_tokens(value).strip()
     match = _ANGLE.search(text) or _ANGLE_LOOSE.search(text)
     if match:
         ident = match.group(1).strip()
@@ -38,6 +47,7 @@ def parse_references(value: str | None) -> list[str]:
     """Return the ids of a References header, oldest first, duplicates dropped."""
     if not value:
         return []
+    value = _no_long_tokens(value)
     found = _ANGLE.findall(value) or _BARE.findall(value)
     seen: set[str] = set()
     out = []
@@ -53,6 +63,7 @@ def parse_in_reply_to(value: str | None) -> str | None:
     """Return the parent id from In-Reply-To, tolerating the old 'Your message of ...' form."""
     if not value:
         return None
+    value = _no_long_tokens(value)
     bracketed = _ANGLE.findall(value)
     if bracketed:
         # RFC 822 allowed phrases around the id; the last bracketed token is the id in practice.

@@ -29,8 +29,6 @@ MAX_HEADER = 16 * 1024
 MAX_PARAMS = 16 * 1024
 # Characters of References read, from the end: the nearest ancestors come last.
 MAX_REFERENCES = 64 * 1024
-# A Message-ID cannot be folded, so none is longer than a header line (RFC 5322: 998).
-MAX_ID = 998
 # Characters of body text kept; the raw bytes keep the rest.
 MAX_TEXT = 10 * 1024 * 1024
 # Bytes fed to the MIME parser at a time, between checks of how many parts it has made.
@@ -48,8 +46,6 @@ _STUB = re.compile(
 # Lines of a Mailman list footer: they do not count as text of the message's own.
 _FOOTERISH = re.compile(r"^_{5,}\s*$|mailing list|/listinfo/| at lists\.|@lists\.", re.I)
 _DATE_NOISE = re.compile(r"\([^)]*\)|\b(?:at|um|à|a las)\b", re.I)
-# A run of id characters longer than any id: reading ids out of it costs the square of its length.
-_LONG_TOKEN = re.compile(r'(?<![^\s<>"(),;])[^\s<>"(),;]{%d,}' % (MAX_ID + 1))
 _ASCTIME = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +(\w{3}) +(\d{1,2}) +(\d{1,2}:\d{2}(?::\d{2})?)"
                       r"(?: +[A-Za-z]{1,5}| +[+-]\d{4})? +(\d{4})")
 
@@ -112,7 +108,7 @@ def parse_message(raw: RawMessage, max_parts: int = MAX_PARTS, max_bytes: int = 
         degraded.append("mime-defects")
     sha = hashlib.sha256(data).hexdigest()
 
-    ident = normalise_message_id(_ids(_header(msg, "message-id", degraded)))
+    ident = normalise_message_id(_header(msg, "message-id", degraded))
     synthetic = ident is None
     if synthetic:
         ident = synthetic_message_id(data)
@@ -127,7 +123,7 @@ def parse_message(raw: RawMessage, max_parts: int = MAX_PARTS, max_bytes: int = 
         message_id=ident, synthetic_id=synthetic,
         subject=_header(msg, "subject", degraded) or "",
         from_name=name, from_address=address, date=date, date_offset=offset,
-        in_reply_to=parse_in_reply_to(_ids(_in_reply_to(msg, degraded))),
+        in_reply_to=parse_in_reply_to(_in_reply_to(msg, degraded)),
         references=tuple(parse_references(_references(msg, degraded))),
         body=body, content_type=content_type, charset=charset,
         attachments=tuple(attachments) + tuple(stub_attachments),
@@ -198,11 +194,6 @@ def _plain(msg: EmailMessage, name: str) -> str | None:
     return value
 
 
-def _ids(value: str | None) -> str | None:
-    """Blank out runs of id characters too long to be an id, before ids are read from a value."""
-    return _LONG_TOKEN.sub(" ", value) if value else value
-
-
 def _in_reply_to(msg: EmailMessage, degraded: list[str]) -> str | None:
     value = _plain(msg, "in-reply-to")
     if value is not None and len(value) > MAX_HEADER:
@@ -218,7 +209,7 @@ def _references(msg: EmailMessage, degraded: list[str]) -> str | None:
         value = value[-MAX_REFERENCES:]
         # The cut may fall inside an id: start at the first whole one.
         value = value[value.find("<"):] if "<" in value else value
-    return _ids(value)
+    return value
 
 
 def _has_escapes(value: str) -> bool:

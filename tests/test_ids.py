@@ -103,3 +103,11 @@ def test_message_hash_of_non_ascii_and_surrogate_ids():
 
 def test_thread_hash_is_the_roots_message_hash():
     assert thread_hash("root.1@civil.example") == message_hash("root.1@civil.example")
+
+
+def test_a_run_longer_than_any_id_is_no_id():
+    """Every reader of ids blanks such runs first (pipermail pages and sources call them too),
+    which also keeps them from scanning it in time that grows with the square of its length."""
+    assert normalise_message_id("x" * 40_000) is None
+    assert parse_references("a" * 40_000 + "@b <ok@x>") == ["ok@x"]
+    assert parse_in_reply_to("<" + "c" * 40_000 + "@d>") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 import time
@@ -266,7 +267,6 @@ class SearchIndex:
 
     @staticmethod
     def _digest(values: list[str]) -> str:
-        import hashlib
         return hashlib.blake2b("\x1f".join(values).encode("utf-8", "surrogatepass"),
                                digest_size=12).hexdigest()
 
