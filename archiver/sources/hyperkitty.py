@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import email.utils
-import hashlib
 import io
 import re
 from dataclasses import replace
@@ -12,6 +9,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
+from ..ids import message_hash, normalise_message_id
 from ..models import RawMessage
 from .mbox import split_mbox
 from .remote import RemoteMonth
@@ -62,8 +60,7 @@ def export_url(url: str, year: int, month: int) -> str:
 
 def message_url(root: str, message_id: str) -> str:
     """Return a message's HyperKitty page: base32 of the SHA-1 of its Message-ID, as HyperKitty names it."""
-    digest = hashlib.sha1(email.utils.unquote(message_id.strip()).encode("utf-8")).digest()
-    return f"{root}message/{base64.b32encode(digest).decode('ascii')}/"
+    return f"{root}message/{message_hash(normalise_message_id(message_id) or message_id).upper()}/"
 
 
 def messages(text: bytes, location: str, root: str) -> list[RawMessage]:
