@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
@@ -104,6 +104,18 @@ class IngestReport:
     degraded_reasons: dict[str, int] = field(default_factory=dict)
     skipped_files: list[str] = field(default_factory=list)
     timings: Counter = field(default_factory=Counter)   # seconds per stage
+
+    def merge(self, other: "IngestReport") -> None:
+        """Add another ingest's counts to these (a fetch adds up its months)."""
+        for item in fields(self):
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if isinstance(mine, int):
+                setattr(self, item.name, mine + theirs)
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:   # reasons and timings: counts by name
+                for key, count in theirs.items():
+                    mine[key] = mine.get(key, 0) + count
 
     def as_dict(self) -> dict:
         return {

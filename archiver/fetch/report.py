@@ -43,16 +43,7 @@ class FetchReport:
 
     def add(self, part: IngestReport) -> None:
         """Add one month's ingest to the fetch's total."""
-        total = self.ingest
-        for name in ("seen", "stored", "duplicates", "unchanged", "degraded", "rejected",
-                     "rethreaded", "indexed"):
-            setattr(total, name, getattr(total, name) + getattr(part, name))
-        for mine, theirs in ((total.reasons, part.reasons),
-                             (total.degraded_reasons, part.degraded_reasons)):
-            for reason, count in theirs.items():
-                mine[reason] = mine.get(reason, 0) + count
-        total.skipped_files.extend(part.skipped_files)
-        total.timings.update(part.timings)
+        self.ingest.merge(part)
 
     def as_dict(self) -> dict:
         return {"url": self.url, "list": self.list_name, "kind": self.kind, "error": self.error,
