@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select
 
 from . import briefing, config
 from . import schema as s
+from .packing import unpack_texts
 from .signons import is_statement, recognise, signers
 from .store import CHUNK
 from .topics import cached_taxonomy
@@ -488,7 +489,8 @@ class Browse:
         theirs = (select(m.thread_id).where(m.from_key == key, m.thread_id.is_not(None), _shown(m, self.hidden))
                   .distinct().correlate(None))
         replies = select(m.msg_hash, m.date, m.from_key, m.from_name, m.from_address, m.subject,
-                         m.own_text, m.thread_id, m.parent_id).where(
+                         s.texts.c.data, m.thread_id, m.parent_id).outerjoin(
+            s.texts, s.texts.c.message == m.id).where(
             m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key, _shown(m, self.hidden))
         # Bounded: a prolific writer's page lists the latest replies, not all of them.
         total_replies = conn.execute(select(func.count()).select_from(replies.subquery())).scalar_one()
@@ -501,11 +503,12 @@ class Browse:
         parents = dict(conn.execute(select(m.message_id, m.msg_hash).where(
             m.message_id.in_({r.parent_id for r in rows[:shown]}))).all()) if rows else {}
         signed = []
-        for tid, subject, h, date, own, name, address in conn.execute(
-                select(m.thread_id, t.subject, m.msg_hash, m.date, m.own_text, m.from_name, m.from_address)
-                .join(s.threads, t.thread_id == m.thread_id).where(m.from_key == key, _shown(m, self.hidden))
+        for tid, subject, h, date, data, name, address in conn.execute(
+                select(m.thread_id, t.subject, m.msg_hash, m.date, s.texts.c.data, m.from_name, m.from_address)
+                .join(s.threads, t.thread_id == m.thread_id)
+                .outerjoin(s.texts, s.texts.c.message == m.id).where(m.from_key == key, _shown(m, self.hidden))
                 .order_by(m.date, m.id).limit(2000)):
-            found = recognise(own, sender=name, organisation=self._known_org(address),
+            found = recognise(self._own(data), sender=name, organisation=self._known_org(address),
                               statement=is_statement(subject))
             if found:
                 signed.append({**found.as_dict(), "thread_id": tid, "subject": subject, "msg_hash": h,
@@ -519,8 +522,13 @@ class Browse:
                                         "from_name": r.from_name or r.from_address.partition("@")[0],
                                         "subject": r.subject, "thread_id": r.thread_id,
                                         "parent_hash": parents.get(r.parent_id),
-                                        "excerpt": briefing.excerpt(r.own_text)} for r in rows[:shown]]},
+                                        "excerpt": briefing.excerpt(self._own(r.data))}
+                                       for r in rows[:shown]]},
                 "signed": signed}
+
+    def _own(self, packed: bytes | None) -> str:
+        """A message's own words from its packed texts."""
+        return unpack_texts(packed, self.store.zdict())["own_text"]
 
     def _known_org(self, address: str) -> str | None:
         """The organisation the organisations file names for an address (not a bare domain)."""
@@ -533,12 +541,15 @@ class Browse:
         out: dict[str, list[dict]] = {}
         for i in range(0, len(thread_ids), CHUNK):
             for r in conn.execute(select(m.thread_id, m.msg_hash, m.message_id, m.parent_id, m.date,
-                                         m.from_key, m.from_name, m.from_address, m.own_text,
+                                         m.from_key, m.from_name, m.from_address, s.texts.c.data,
                                          m.language, m.subject)
+                                  .outerjoin(s.texts, s.texts.c.message == m.id)
                                   .where(m.thread_id.in_(thread_ids[i:i + CHUNK]), _shown(m, self.hidden))
                                   .order_by(m.date, m.id)):
+                row = dict(r._mapping)
+                row["own_text"] = self._own(row.pop("data"))
                 out.setdefault(r.thread_id, []).append({
-                    **r._mapping, "date": iso(r.date),
+                    **row, "date": iso(r.date),
                     "from_name": r.from_name or r.from_address.partition("@")[0],
                     "organisation": self.organisations.of(r.from_address),
                     "known_organisation": self._known_org(r.from_address)})

@@ -24,7 +24,8 @@ from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
 from .query import Archive
 from .sources import check_sources, read_source
-from .store import Entry, Store, pack_raw
+from .packing import pack, pack_texts
+from .store import Entry, Store
 from .thread import thread
 from .topics import (Taxonomy, cached_taxonomy, evaluate, load_overrides, tag_message,
                      thread_topics)
@@ -93,16 +94,19 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _prepare_many(items: list[tuple[RawMessage, str]]) -> tuple[list[tuple], Counter]:
-    """Run the stages over a slice of a batch (in a worker process, or here)."""
+def _prepare_many(items: list[tuple[RawMessage, str]], zdict: bytes) -> tuple[list[tuple], Counter]:
+    """Run the stages over a slice of a batch (in a worker process, or here), and pack the raw
+    bytes and texts as the store keeps them (with the store's dictionary)."""
     timings: Counter = Counter()
     out = []
     for raw, sha in items:
         entry = prepare(raw, sha, timings)
         started = perf_counter()
-        packed = pack_raw(raw.data)
+        packed = pack(raw.data, zdict)
+        msg = entry.message
+        texts = msg and pack_texts(msg.own_text, msg.quoted_text, msg.signature, msg.footer, zdict)
         timings["pack"] += perf_counter() - started
-        out.append((entry.message, entry.is_reply, entry.reason, packed))
+        out.append((msg, entry.is_reply, entry.reason, packed, texts))
     return out, timings
 
 
@@ -149,11 +153,13 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
             # The batch before is still being written: its new raw messages count as seen.
             fresh, repeats = _classify(store, batch, list_name, report, previous)
             previous = {sha for _, sha in fresh}
+            # The store's packing dictionary comes from the first messages it is given.
+            zdict = store.ensure_zdict([raw.data for raw, _ in fresh])
             if number == 1 and count > 1:
                 # Only an archive of more than one batch is worth starting worker processes.
                 pool = ProcessPoolExecutor(count, mp_context=_context(),
                                            initializer=_die_with_parent, initargs=(os.getpid(),))
-            futures = _submit(pool, count, fresh)
+            futures = _submit(pool, count, fresh, zdict)
             if pending is not None:
                 _rethread(store, _write(store, list_name, report, *pending), report)
             pending = (fresh, futures, repeats, len(batch), progress)
@@ -294,11 +300,11 @@ def _classify(store: Store, batch: list[RawMessage], list_name: str, report: Ing
     return fresh, repeats
 
 
-def _submit(pool, count: int, fresh: list[tuple[RawMessage, str]]) -> list:
+def _submit(pool, count: int, fresh: list[tuple[RawMessage, str]], zdict: bytes) -> list:
     if pool is None or len(fresh) < 2 * count:
-        return [_Done(_prepare_many(fresh))]
+        return [_Done(_prepare_many(fresh, zdict))]
     step = -(-len(fresh) // count)
-    return [pool.submit(_prepare_many, fresh[i:i + step]) for i in range(0, len(fresh), step)]
+    return [pool.submit(_prepare_many, fresh[i:i + step], zdict) for i in range(0, len(fresh), step)]
 
 
 def _write(store: Store, list_name: str, report: IngestReport, fresh, futures, repeats,
@@ -310,8 +316,8 @@ def _write(store: Store, list_name: str, report: IngestReport, fresh, futures, r
         results.extend(part)
         report.timings.update(timings)
     entries = [Entry(raw=raw, sha256=sha, message=message, is_reply=is_reply, reason=reason,
-                     packed=packed)
-               for (raw, sha), (message, is_reply, reason, packed) in zip(fresh, results)]
+                     packed=packed, packed_texts=texts)
+               for (raw, sha), (message, is_reply, reason, packed, texts) in zip(fresh, results)]
     started = perf_counter()
     stored: list[str] = []
     if entries:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +17,7 @@ from . import schema as s
 from .index import Found, SearchIndex
 from .querylang import MAX_QUERY  # noqa: F401  (the web bounds queries by it)
 from .orgs import Organisations, load_organisations
+from .packing import unpack_texts
 from .store import CHUNK, Store
 from .topics import cached_taxonomy
 
@@ -101,6 +101,7 @@ class Archive(Browse):
         rows = [row for row in rows if row.message_id not in hidden]
         extra = self._extras(conn, [row.id for row in rows], [row.message_id for row in rows])
         topics = self._topics(conn, [row.id for row in rows])
+        texts = self._texts(conn, [row.id for row in rows])
         for row in rows:
             lists, sources = extra.get(row.id, ([], []))
             if self.hidden:
@@ -108,10 +109,16 @@ class Archive(Browse):
                     continue   # only in lists this reader may not see
                 lists = [name for name in lists if name not in self.hidden]
                 sources = [src for src in sources if src["list"] not in self.hidden]
-            record = _record(row, lists, sources)
+            record = _record(row, lists, sources, texts.get(row.id))
             record["organisation"] = self.organisations.of(row.from_address)
             record["topics"] = topics.get(row.id, [])
             yield record
+
+    def _texts(self, conn, pks: list[int]) -> dict[int, dict[str, str]]:
+        """Each message's own words, quoted text, signature and footer, unpacked."""
+        zdict = self.store.zdict()
+        return {pk: unpack_texts(data, zdict) for pk, data in conn.execute(
+            select(s.texts.c.message, s.texts.c.data).where(s.texts.c.message.in_(pks)))}
 
     def _topics(self, conn, pks: list[int]) -> dict[int, list[str]]:
         mt = s.message_topics.c
@@ -209,10 +216,7 @@ class Archive(Browse):
                 return None
             sha = conn.execute(select(s.messages.c.raw_sha256)
                                .where(s.messages.c.message_id == message_id)).scalar()
-            if sha is None:
-                return None
-            data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha)).scalar()
-        return zlib.decompress(data)
+        return self.store.raw_bytes(sha) if sha is not None else None
 
     def rejected(self) -> list[dict]:
         """Return every rejected message's reason and where it came from."""
@@ -332,7 +336,8 @@ def _one_group(text: str) -> None:
         raise QueryError("unbalanced parentheses or quotation marks")
 
 
-def _record(row, lists: list[str], sources: list[dict]) -> dict:
+def _record(row, lists: list[str], sources: list[dict], texts: dict[str, str] | None) -> dict:
+    texts = texts or unpack_texts(None)
     return {
         "message_id": row.message_id, "msg_hash": row.msg_hash, "synthetic_id": row.synthetic_id,
         "lists": lists, "date": iso(row.date), "date_offset_minutes": row.date_offset,
@@ -340,8 +345,8 @@ def _record(row, lists: list[str], sources: list[dict]) -> dict:
         "subject": row.subject, "subject_norm": row.subject_norm,
         "thread_id": row.thread_id, "parent_id": row.parent_id, "depth": row.depth,
         "in_reply_to": row.in_reply_to, "references": row.refs.split(),
-        "own_text": row.own_text, "quoted_text": row.quoted_text, "signature": row.signature,
-        "footer": row.footer, "content_type": row.content_type, "charset": row.charset,
+        "own_text": texts["own_text"], "quoted_text": texts["quoted_text"],
+        "signature": texts["signature"], "footer": texts["footer"], "content_type": row.content_type, "charset": row.charset,
         "language": row.language,
         "attachments": json.loads(row.attachments), "archive_url": row.archive_url,
         "raw_sha256": row.raw_sha256, "sources": sources,

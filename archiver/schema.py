@@ -6,7 +6,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Int
                         MetaData, String, Table, Text, UniqueConstraint)
 
 metadata = MetaData()
-SCHEMA_VERSION = 5   # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 6   # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -24,7 +24,7 @@ raws = Table(
     "raws", metadata,
     Column("sha256", String(64), primary_key=True),
     Column("size", Integer, nullable=False),
-    Column("data", LargeBinary, nullable=False),          # zlib-compressed original bytes
+    Column("data", LargeBinary, nullable=False),          # original bytes, packed (packing.py)
 )
 
 messages = Table(
@@ -46,11 +46,6 @@ messages = Table(
     Column("date_offset", Integer, nullable=True),         # sender's offset in minutes
     Column("in_reply_to", Text, nullable=True),
     Column("refs", Text, nullable=False, default=""),      # threading chain, space-separated
-    Column("body", Text, nullable=False),
-    Column("own_text", Text, nullable=False),
-    Column("quoted_text", Text, nullable=False),
-    Column("signature", Text, nullable=False),
-    Column("footer", Text, nullable=False),
     Column("content_type", String(100), nullable=False),
     Column("charset", String(40), nullable=True),
     Column("language", String(8), nullable=False, default=""),
@@ -69,6 +64,14 @@ messages = Table(
     Index("ix_messages_from", "from_address"),
     Index("ix_messages_from_key", "from_key"),
     Index("ix_messages_subject_key", "subject_key"),
+)
+
+# A message's own words, quoted text, signature and footer, packed together (packing.py): kept
+# out of the messages row, so that row stays small for scans and the updates threading makes.
+texts = Table(
+    "texts", metadata,
+    Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )
 
 message_lists = Table(

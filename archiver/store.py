@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from . import schema as s
+from .packing import pack, pack_texts, train, unpack, unpack_texts
 from .errors import StoreError
 from .ids import message_hash, person_key
 from .models import Message, Placement, RawMessage, ThreadInput
@@ -29,12 +30,8 @@ class Entry:
     message: Message | None = None
     is_reply: bool = False
     reason: str | None = None      # why it was rejected, when message is None
-    packed: bytes | None = None    # pack_raw(raw.data), when a worker process made it already
-
-
-def pack_raw(data: bytes) -> bytes:
-    """Return raw bytes as the store keeps them (zlib): pure, so worker processes can do it."""
-    return zlib.compress(data, 6)
+    packed: bytes | None = None    # pack(raw.data), when a worker process made it already
+    packed_texts: bytes | None = None   # pack_texts(...) of the message, likewise
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
@@ -59,6 +56,7 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_begin)
         s.metadata.create_all(self.engine)
         self._check_version()
+        self._zdict = b""
 
     def _check_version(self) -> None:
         # Read first: readers must not need the write lock an ingest may be holding.
@@ -91,6 +89,26 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(s.meta.c.value).where(s.meta.c.key == "generation")).scalar() or "0"
 
+    # --- packing --------------------------------------------------------------------------
+    def zdict(self) -> bytes:
+        """Return the store's preset dictionary for packing (empty until the first ingest made
+        one; once made it never changes, so it is cached)."""
+        if not self._zdict:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "zdict")).scalar()
+            self._zdict = base64.b64decode(found) if found else b""
+        return self._zdict
+
+    def ensure_zdict(self, samples: list[bytes]) -> bytes:
+        """Return the store's dictionary, made from these sample messages when it has none.
+        Two ingests racing to make one both end up with the one stored first."""
+        if self.zdict() or not samples:
+            return self._zdict
+        with self.engine.begin() as conn:
+            conn.execute(self._insert_ignore(s.meta), [
+                {"key": "zdict", "value": base64.b64encode(train(samples)).decode("ascii")}])
+        return self.zdict()
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -122,29 +140,35 @@ class Store:
             list_id = self._list_id(conn, list_name)
             raws = {e.sha256: e for e in entries}
             existing_raws = self._existing(conn, s.raws.c.sha256, list(raws))
-            rows = [{"sha256": k, "size": len(e.raw.data), "data": e.packed or pack_raw(e.raw.data)}
+            rows = [{"sha256": k, "size": len(e.raw.data),
+                     "data": e.packed or pack(e.raw.data, self.zdict())}
                     for k, e in raws.items() if k not in existing_raws]
             if rows:
                 conn.execute(self._insert_ignore(s.raws), rows)
             parsed = [e for e in entries if e.message is not None]
             existing = self._existing(conn, s.messages.c.message_id,
                                       [e.message.message_id for e in parsed])
-            new_rows, seen, duplicates = [], set(existing), 0
+            new_rows, new_entries, seen, duplicates = [], [], set(existing), 0
             for entry in parsed:
                 if entry.message.message_id in seen:
                     duplicates += 1
                     continue
                 seen.add(entry.message.message_id)
                 new_rows.append(_message_row(entry))
+                new_entries.append(entry)
             if new_rows:
                 conn.execute(s.messages.insert(), new_rows)
             new_ids = [r["message_id"] for r in new_rows]
             pks = self._pks(conn, [e.message.message_id for e in parsed])
+            if new_entries:
+                conn.execute(s.texts.insert(), [
+                    {"message": pks[e.message.message_id],
+                     "data": e.packed_texts or self._pack_texts(e.message)} for e in new_entries])
+            stored = set(new_ids)
             ref_rows = [{"message": pks[r["message_id"]], "ref_id": ref}
                         for r in new_rows for ref in r["refs"].split()]
             if ref_rows:
                 conn.execute(s.refs.insert(), ref_rows)
-            stored = set(new_ids)
             tag_rows = [{"message": pks[e.message.message_id], "topic": slug, "score": score}
                         for e in parsed if e.message.message_id in stored
                         for slug, score in e.message.topics]
@@ -164,6 +188,9 @@ class Store:
                 conn.execute(self._insert_ignore(s.rejected), rejects)
             self._fill_archive_urls(conn, entries)
         return new_ids, duplicates
+
+    def _pack_texts(self, msg: Message) -> bytes:
+        return pack_texts(msg.own_text, msg.quoted_text, msg.signature, msg.footer, self.zdict())
 
     def add_sources(self, list_name: str, entries: list[Entry]) -> None:
         """Record a new place (list, location) for raw messages already stored."""
@@ -306,15 +333,21 @@ class Store:
         real = [p for p in placements if not p.dummy]
         with self.engine.begin() as conn:
             self._touch(conn)
-            old = set()
+            placed: dict[str, tuple] = {}
             for part in _chunks([p.message_id for p in real]):
-                old.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))
-                                        .where(m.thread_id.is_not(None))).scalars())
-            new = {p.thread_id for p in placements}
-            for part in _chunks(sorted(old | new)):
+                placed.update((mid, (tid, pid, depth)) for mid, tid, pid, depth in conn.execute(
+                    select(m.message_id, m.thread_id, m.parent_id, m.depth).where(m.message_id.in_(part))))
+            # Only what moved is written: a batch re-threads every thread it touches, and most
+            # of their messages stay where they were (rewriting them made threading the
+            # slowest stage of an ingest).
+            moved = [p for p in real if placed.get(p.message_id) != (p.thread_id, p.parent_id, p.depth)]
+            old = {placed[p.message_id][0] for p in moved if p.message_id in placed} - {None}
+            new = {p.thread_id for p in moved}
+            affected = sorted(old | new)
+            for part in _chunks(affected):
                 conn.execute(s.dummies.delete().where(s.dummies.c.thread_id.in_(part)))
                 conn.execute(s.threads.delete().where(s.threads.c.thread_id.in_(part)))
-            if real:
+            if moved:
                 conn.execute(update(s.messages).where(m.message_id == bindparam("mid"))
                              .values(thread_id=bindparam("tid"), parent_id=bindparam("pid"),
                                      depth=bindparam("dep"),
@@ -322,11 +355,13 @@ class Store:
                                      indexed=case((m.thread_id == bindparam("tid"), m.indexed),
                                                   else_=False)),
                              [{"mid": p.message_id, "tid": p.thread_id, "pid": p.parent_id,
-                               "dep": p.depth} for p in real])
+                               "dep": p.depth} for p in moved])
             dummies = [{"message_id": p.message_id, "thread_id": p.thread_id,
-                        "parent_id": p.parent_id, "depth": p.depth} for p in placements if p.dummy]
+                        "parent_id": p.parent_id, "depth": p.depth}
+                       for p in placements if p.dummy and p.thread_id in new]
             if dummies:
                 conn.execute(self._insert_ignore(s.dummies), dummies)
+            # A thread nothing moved in keeps its summary, stand-ins and topics.
             self._summarise(conn, sorted(new))
             if topics is not None:
                 tags = self._tags_by_thread(conn, sorted(new))
@@ -399,8 +434,11 @@ class Store:
         last = 0
         while True:
             with self.engine.connect() as conn:
-                rows = [tuple(r) for r in conn.execute(select(m.id, m.own_text, m.subject)
-                                                       .where(m.id > last).order_by(m.id).limit(chunk))]
+                rows = [(pk, unpack_texts(data, self.zdict())["own_text"], subject)
+                        for pk, data, subject in conn.execute(
+                            select(m.id, s.texts.c.data, m.subject)
+                            .outerjoin(s.texts, s.texts.c.message == m.id)
+                            .where(m.id > last).order_by(m.id).limit(chunk))]
             if not rows:
                 return
             last = rows[-1][0]
@@ -468,11 +506,12 @@ class Store:
             # The index must drop it: the next index update deletes what is redacted.
             values: dict = {"indexed": False}
             if expunge:
-                values.update(body="", own_text="", quoted_text="", signature="", footer="",
-                              attachments="[]")
+                values.update(attachments="[]")
+                conn.execute(update(s.texts).where(s.texts.c.message == row.id)
+                             .values(data=pack_texts("", "", "", "")))
                 # The sha256 row stays (the same bytes seen again are known, not new).
                 conn.execute(update(s.raws).where(s.raws.c.sha256 == row.raw_sha256)
-                             .values(data=pack_raw(b""), size=0))
+                             .values(data=pack(b""), size=0))
             conn.execute(update(s.messages).where(m.id == row.id).values(**values))
         return True
 
@@ -486,7 +525,7 @@ class Store:
     def raw_bytes(self, sha256: str) -> bytes | None:
         with self.engine.connect() as conn:
             data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha256)).scalar()
-        return zlib.decompress(data) if data is not None else None
+        return unpack(data, self.zdict()) if data is not None else None
 
 
 def _message_row(entry: Entry) -> dict:
@@ -500,8 +539,7 @@ def _message_row(entry: Entry) -> dict:
         "from_key": person_key(msg.from_address) if msg.from_address else "",
         "date": _naive_utc(msg.date), "date_offset": msg.date_offset,
         "in_reply_to": msg.in_reply_to, "refs": " ".join(msg.thread_refs),
-        "body": msg.body, "own_text": msg.own_text, "quoted_text": msg.quoted_text,
-        "signature": msg.signature, "footer": msg.footer, "content_type": msg.content_type,
+        "content_type": msg.content_type,
         "charset": msg.charset, "language": msg.language,
         "attachments": json.dumps([a.__dict__ for a in msg.attachments], ensure_ascii=False),
         "degraded": " ".join(msg.degraded), "archive_url": entry.raw.archive_url,

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from archiver import schema as s
 from archiver.ids import person_key
+from archiver.packing import unpack, unpack_texts
 from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
 from web.cli import main
@@ -89,15 +90,18 @@ def test_expunge_deletes_raw_bytes_and_reingest_never_brings_it_back(data):
         with store.engine.connect() as conn:
             row = conn.execute(s.messages.select().where(s.messages.c.message_id == reply["message_id"])).one()
             raw = conn.execute(s.raws.select().where(s.raws.c.sha256 == row.raw_sha256)).one()
-        assert row.own_text == "" and row.body == "" and zlib.decompress(raw.data) == b""
+            texts = conn.execute(s.texts.select().where(s.texts.c.message == row.id)).one()
+        assert set(unpack_texts(texts.data, store.zdict()).values()) == {""}
+        assert unpack(raw.data, store.zdict()) == b"" and raw.size == 0
         archive = Archive(store, index_dir=data / "whoosh")
         assert archive.raw(reply["message_id"]) is None
         report = ingest(store, [str(SAMPLE / "bestbits")], "bestbits", archive=archive)
         assert report.stored == 0
         assert archive.records([reply["message_id"]]) == []
         with store.engine.connect() as conn:
-            again = conn.execute(s.messages.select().where(s.messages.c.message_id == reply["message_id"])).one()
-        assert again.own_text == ""
+            again = conn.execute(s.texts.select().join(s.messages, s.messages.c.id == s.texts.c.message)
+                                 .where(s.messages.c.message_id == reply["message_id"])).one()
+        assert unpack_texts(again.data, store.zdict())["own_text"] == ""
         archive.index.close()
     finally:
         store.close()

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from archiver import schema as s
 from archiver.cli import main
 from archiver.errors import QueryError
+from archiver.packing import pack_texts
 from archiver.pipeline import ingest, rebuild_index, update_index
 from archiver.query import Archive
 from archiver.store import Store
@@ -1073,8 +1074,10 @@ def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monk
     with archive.store.engine.begin() as conn:
         for mid, text in (("p0@seg.example", "the charter alone now."),
                           ("p5@seg.example", "now a quokka charter too.")):
-            conn.execute(s.messages.update().where(m.message_id == mid)
-                         .values(own_text=text, indexed=False))
+            pk = conn.execute(select(m.id).where(m.message_id == mid)).scalar_one()
+            conn.execute(s.texts.update().where(s.texts.c.message == pk)
+                         .values(data=pack_texts(text, "", "", "", archive.store.zdict())))
+            conn.execute(s.messages.update().where(m.id == pk).values(indexed=False))
     assert update_index(archive) == 2
     found = [h["message_id"] for h in all_hits(archive, '"quokka charter"')]
     assert sorted(found) == sorted(expected - {"p0@seg.example"} | {"p5@seg.example"})

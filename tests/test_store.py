@@ -14,6 +14,7 @@ from archiver import schema as s
 from archiver.errors import StoreError
 from archiver.ids import message_hash, thread_hash
 from archiver.models import RawMessage
+from archiver.packing import unpack_texts
 from archiver.pipeline import prepare
 from archiver.query import Archive
 from archiver.store import Entry, Store
@@ -73,7 +74,9 @@ def test_message_row_fields(store):
     assert (row.subject, row.subject_norm, row.is_reply) == ("Re: [bestbits] Topic", "Topic", True)
     assert row.date == datetime(2012, 10, 2, 8, 0) and row.date_offset == 120
     assert (row.refs, row.in_reply_to) == ("root@civil.example", "root@civil.example")
-    assert (row.own_text, row.signature) == ("Yes.", "--\nJane")
+    (texts,) = rows(store, s.texts)
+    unpacked = unpack_texts(texts.data, store.zdict())
+    assert texts.message == row.id and (unpacked["own_text"], unpacked["signature"]) == ("Yes.", "--\nJane")
     assert row.archive_url == "http://lists.bestbits.example/a.html"
     assert json.loads(row.attachments) == [] and row.degraded == ""
     assert [r.ref_id for r in rows(store, s.refs)] == ["root@civil.example"]

@@ -1,0 +1,66 @@
+"""How the store packs raw bytes and texts: zlib, with the store's own preset dictionary."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from functools import lru_cache
+
+# zlib looks back at most 32 KiB; a longer dictionary would only be cut.
+DICTIONARY_BYTES = 32 * 1024
+SAMPLES = 96
+_TEXTS = ("own_text", "quoted_text", "signature", "footer")
+
+
+def train(samples: list[bytes]) -> bytes:
+    """Make a preset dictionary from sample messages of an archive (its first batch).
+
+    A message is a few kilobytes, too short for zlib to find much repetition within it; most
+    of its bytes (Received lines, list headers, footers, greetings) repeat across messages.
+    A dictionary of such bytes, shared by every message of a store, packs each in about 40%
+    less space. Samples spread over the batch; zlib finds the nearest matches cheapest, so the
+    sampled text closest to the end weighs most."""
+    if not samples:
+        return b""
+    step = max(1, len(samples) // SAMPLES)
+    chosen = samples[::step][:SAMPLES]
+    return b"".join(chosen)[-DICTIONARY_BYTES:]
+
+
+def pack(data: bytes, zdict: bytes = b"") -> bytes:
+    """Compress bytes, with the dictionary when the store has one."""
+    if not zdict:
+        return zlib.compress(data, 6)
+    # Loading a dictionary costs as much as compressing a message: copy a loaded compressor.
+    packer = _primed(zdict).copy()
+    return packer.compress(data) + packer.flush()
+
+
+@lru_cache(maxsize=2)
+def _primed(zdict: bytes):
+    return zlib.compressobj(6, zdict=zdict)
+
+
+def unpack(blob: bytes, zdict: bytes = b"") -> bytes:
+    """Decompress what pack made: the zlib header says whether a dictionary was used (and its
+    Adler-32 checksum, so a wrong one fails loudly instead of giving wrong bytes)."""
+    if len(blob) > 1 and blob[1] & 0x20:   # FDICT, RFC 1950 section 2.2
+        if not zdict:
+            raise zlib.error("packed with a preset dictionary the store does not have")
+        unpacker = zlib.decompressobj(zdict=zdict)
+        return unpacker.decompress(blob) + unpacker.flush()
+    return zlib.decompress(blob)
+
+
+def pack_texts(own_text: str, quoted_text: str, signature: str, footer: str,
+               zdict: bytes = b"") -> bytes:
+    """Pack a message's four texts together (they compress better as one)."""
+    return pack(json.dumps([own_text, quoted_text, signature, footer],
+                           ensure_ascii=False).encode("utf-8"), zdict)
+
+
+def unpack_texts(blob: bytes | None, zdict: bytes = b"") -> dict[str, str]:
+    """Return own_text, quoted_text, signature and footer (all empty when there is no row)."""
+    if blob is None:
+        return dict.fromkeys(_TEXTS, "")
+    return dict(zip(_TEXTS, json.loads(unpack(blob, zdict).decode("utf-8"))))

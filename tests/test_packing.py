@@ -1,0 +1,60 @@
+"""Packing raw bytes and texts with and without a store's preset dictionary."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from archiver.packing import DICTIONARY_BYTES, pack, pack_texts, train, unpack, unpack_texts
+from archiver.store import Store
+
+HEADERS = (b"Received: from mail.civil.example by lists.bestbits.example\n"
+           b"List-Id: Best Bits <bestbits.lists.bestbits.example>\n"
+           b"Content-Type: text/plain; charset=utf-8\n\n")
+
+
+def message(n: int) -> bytes:
+    return HEADERS + f"Message {n} on enhanced cooperation and the IGF.\n".encode()
+
+
+def test_dictionary_is_bounded_and_made_of_the_samples():
+    samples = [message(n) for n in range(5000)]
+    zdict = train(samples)
+    assert 0 < len(zdict) <= DICTIONARY_BYTES and HEADERS in zdict
+    assert train([]) == b""
+
+
+def test_a_dictionary_packs_small_messages_smaller_and_round_trips():
+    zdict = train([message(n) for n in range(200)])
+    data = message(10_001)
+    with_dict, plain = pack(data, zdict), pack(data)
+    assert len(with_dict) < len(plain) / 2
+    assert unpack(with_dict, zdict) == data and unpack(plain, zdict) == data and unpack(plain) == data
+
+
+def test_a_missing_or_wrong_dictionary_fails_instead_of_giving_wrong_bytes():
+    zdict = train([message(n) for n in range(200)])
+    packed = pack(message(1), zdict)
+    with pytest.raises(zlib.error, match="dictionary"):
+        unpack(packed)
+    with pytest.raises(zlib.error):
+        unpack(packed, b"another dictionary entirely")
+
+
+def test_texts_round_trip_any_characters():
+    texts = ("Own words \x00 with a NUL", "> quoted\n> «text»", "-- \nJo", "Footer ünïcode")
+    zdict = train([message(1)])
+    assert list(unpack_texts(pack_texts(*texts, zdict), zdict).values()) == list(texts)
+    assert unpack_texts(None) == dict.fromkeys(("own_text", "quoted_text", "signature", "footer"), "")
+
+
+def test_the_store_makes_its_dictionary_once(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    assert store.zdict() == b""
+    first = store.ensure_zdict([message(n) for n in range(100)])
+    assert first and store.ensure_zdict([b"other samples"]) == first
+    again = Store(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    assert again.zdict() == first
+    store.close()
+    again.close()
