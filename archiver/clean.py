@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from dataclasses import replace
 from itertools import accumulate
 
@@ -30,6 +31,7 @@ def is_forward(subject: str) -> bool:
     return bool(_FORWARD.match(subject or ""))
 
 
+@lru_cache(maxsize=4096)   # a thread's messages share their subject
 def normalise_subject(subject: str) -> tuple[str, bool]:
     """Return (subject without reply prefixes and list tags, whether it carried a reply or
     forward prefix)."""
@@ -59,6 +61,7 @@ def display_subject(subject: str) -> str:
 # --- bodies ---------------------------------------------------------------------------------
 _NEXT_PART = re.compile(r"^-{5,} next part -{5,}\s*$")
 _FOOTER_RULE = re.compile(r"^_{20,}\s*$")
+_RULE_START = "_" * 20
 _FOOTER_HINT = re.compile(r"mailing list|/listinfo/|/mailman/", re.I)
 # Blocks that hold someone else's message unquoted: Outlook, forwards, in several languages.
 _ORIGINAL = re.compile(
@@ -86,7 +89,6 @@ _VERBS = ("wrote", "writes", "écrit", "escribió", "escreveu", "schrieb", "schr
 _ATTRIBUTION_START = re.compile(r"^(?:On|Le|El|Em|Am|Op|Il|Dnia|Den)\s", re.I)
 _SENTENCE = re.compile(r"^\s*(?:\S+\s+){3,}\S*[.?!]\s*$")
 _SPECIFIC = re.compile(r"\d|@|<| at ")
-_DASHES = re.compile(r"^(?:-- ?|--)$")
 _VALEDICTION = re.compile(
     r"^\s*(?:best|best regards|kind regards|warm regards|warmly|regards|cheers|thanks|many thanks|"
     r"thank you|all the best|in solidarity|yours|sincerely|cordialement|bien à vous|amitiés|"
@@ -129,7 +131,7 @@ def strip_footer(text: str) -> tuple[str, str]:
     """Split off a Mailman list footer: a rule of underscores followed by list information."""
     lines = text.split("\n")
     for i in range(len(lines) - 1, max(-1, len(lines) - 15), -1):
-        if _FOOTER_RULE.match(lines[i]) and _FOOTER_HINT.search("\n".join(lines[i + 1:i + 8])):
+        if lines[i].startswith(_RULE_START) and _FOOTER_RULE.match(lines[i]) and _FOOTER_HINT.search("\n".join(lines[i + 1:i + 8])):
             return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
     return text, ""
 
@@ -137,12 +139,12 @@ def strip_footer(text: str) -> tuple[str, str]:
 def label_lines(lines: list[str]) -> list[str]:
     """Label each line 'own', 'quoted' or 'signature'."""
     labels = ["own"] * len(lines)
+    marked = [i for i, line in enumerate(lines) if ">" in line and line.lstrip().startswith(">")]
     _label_fragments(lines, labels)
-    _label_attributions(lines, labels)
+    _label_attributions(lines, labels, marked[-1] if marked else -1)
     _label_originals(lines, labels)
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith(">"):
-            labels[i] = "quoted"
+    for i in marked:
+        labels[i] = "quoted"
     _label_signatures(lines, labels)
     return labels
 
@@ -159,14 +161,13 @@ def _label_fragments(lines: list[str], labels: list[str]) -> None:
         i += count
 
 
-def _label_attributions(lines: list[str], labels: list[str]) -> None:
+def _label_attributions(lines: list[str], labels: list[str], last_quote: int) -> None:
     # Every attribution ends in one of its verbs; only lines with one within two lines below
     # are tried, which keeps the costly patterns off ordinary prose.
     verbs = _verb_lines(lines)
     if not verbs:
         return
-    # The last '>' line: "is any later line quoted?" in constant time for every attribution.
-    last_quote = max((i for i, line in enumerate(lines) if line.lstrip().startswith(">")), default=-1)
+    # last_quote, the last '>' line: "is any later line quoted?" in constant time for each.
     for i, line in enumerate(lines):
         if not (i in verbs or i + 1 in verbs or i + 2 in verbs):
             continue
@@ -189,14 +190,25 @@ def _label_attributions(lines: list[str], labels: list[str]) -> None:
 def _verb_lines(lines: list[str]) -> set[int]:
     """Return the indices of lines holding an attribution verb (found with str.find: a regex
     alternation tried at every position of every line costs more than the rest of cleaning)."""
-    text = "\n".join(lines).lower()
-    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
-    found: set[int] = set()
+    joined = "\n".join(lines)
+    text = joined.lower()
+    hits = []
     for verb in _VERBS:
         at = text.find(verb)
         while at != -1:
-            found.add(bisect_right(starts, at) - 1)
+            hits.append(at)
             at = text.find(verb, at + 1)
+    if len(text) != len(joined):
+        # Lower-casing lengthened some character ("İ"): lines are found by their unlowered starts.
+        starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+        return {bisect_right(starts, at) - 1 for at in hits}
+    # Otherwise a hit's line is the number of line breaks before it, counted once along the text.
+    found: set[int] = set()
+    line = done = 0
+    for at in sorted(hits):
+        line += text.count("\n", done, at)
+        done = at
+        found.add(line)
     return found
 
 
@@ -232,11 +244,13 @@ def _label_originals(lines: list[str], labels: list[str]) -> None:
     for i, line in enumerate(lines):
         if labels[i] == "quoted":
             continue
-        if _ORIGINAL.match(line):
+        if not _may_start_block(line):
+            pass   # most lines: their first character rules both patterns out
+        elif _ORIGINAL.match(line):
             # Everything from here on is the earlier message, sent along unquoted.
             labels[i:] = ["quoted"] * (len(lines) - i)
             return
-        if _OUTLOOK_FROM.match(line) and any(_OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4]):
+        elif _OUTLOOK_FROM.match(line) and any(_OUTLOOK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4]):
             if own_before:
                 labels[i:] = ["quoted"] * (len(lines) - i)
                 return
@@ -249,6 +263,21 @@ def _label_originals(lines: list[str], labels: list[str]) -> None:
             own_before = True
 
 
+def _may_start_block(line: str) -> bool:
+    """Return False for a line whose first character rules out _ORIGINAL and _OUTLOOK_FROM,
+    decided once per character by a pattern of their first letters (case-folded as they are)."""
+    first = line.lstrip()[:1]
+    known = _BLOCK_STARTS.get(first)
+    if known is None:
+        known = _BLOCK_STARTS[first] = _BLOCK_START.match(first) is not None
+    return known
+
+
+# What _ORIGINAL (-, Begin, Début) and _OUTLOOK_FROM (*, From, De, Von, Od, Lähettäjä...) begin with.
+_BLOCK_START = re.compile(r"[-*bdfvol发]", re.I)
+_BLOCK_STARTS: dict[str, bool] = {}
+
+
 def _label_signatures(lines: list[str], labels: list[str]) -> None:
     # The last own block before the first quoted tail (or the end) may carry a signature.
     end = len(lines)
@@ -256,7 +285,7 @@ def _label_signatures(lines: list[str], labels: list[str]) -> None:
         end -= 1
     own = [i for i in range(end) if labels[i] == "own"]
     for i in reversed(own):
-        if _DASHES.match(lines[i].rstrip()) or lines[i].rstrip() == "-- ":
+        if lines[i].rstrip() == "--":   # "--" or "-- ", the signature separator
             for j in range(i, end):
                 if labels[j] != "quoted":
                     labels[j] = "signature"
@@ -282,7 +311,9 @@ def split_body(body: str) -> tuple[str, str, str, str]:
     text = body.replace("\r\n", "\n").replace("\r", "\n")
     text, footer = strip_footer(text)
     # Pipermail's part separators are structure, not anyone's words.
-    lines = [line for line in text.split("\n") if not _NEXT_PART.match(line)]
+    lines = text.split("\n")
+    if " next part " in text:
+        lines = [line for line in lines if not _NEXT_PART.match(line)]
     labels = label_lines(lines)
     parts = {"own": [], "quoted": [], "signature": []}
     for line, label in zip(lines, labels):
@@ -290,9 +321,12 @@ def split_body(body: str) -> tuple[str, str, str, str]:
     return (_tidy(parts["own"]), _tidy(parts["quoted"]), _tidy(parts["signature"]), footer)
 
 
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
 def _tidy(lines: list[str]) -> str:
-    text = "\n".join(line.rstrip() for line in lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+    text = "\n".join(map(str.rstrip, lines))
+    return _BLANK_RUN.sub("\n\n", text).strip("\n")
 
 
 def clean_message(message: Message) -> Message:

@@ -394,15 +394,22 @@ def _payload_bytes(part: EmailMessage) -> bytes:
 def replace_stubs(body: str, scrubbed: dict[str, bytes], degraded: list[str]):
     """Remove pipermail's scrubbed-attachment stubs from a body, keeping each URL as an attachment;
     where the body held nothing else and the HTML part is at hand, its text becomes the body."""
-    if "attachment was scrubbed" not in body:
+    first = body.find("attachment was scrubbed")
+    if first == -1:
         return body, []
-    found = list(_STUB.finditer(body))
+    # A stub starts on the line of its "attachment was scrubbed" or on the "next part" line above
+    # it: the pattern, with no literal to skip ahead by, is searched from there, not tried at
+    # every character of the message before it.
+    start = body.rfind("\n", 0, first) + 1
+    found = list(_STUB.finditer(body, body.rfind("\n", 0, start - 1) + 1 if start else 0))
     if not found:
         return body, []
     attachments = [Attachment(filename=None, content_type="text/html" if m.group(1) == "HTML"
                               else "application/octet-stream", size=0, url=m.group(2))
                    for m in found]
-    rest = _STUB.sub("", body).rstrip()
+    # What _STUB.sub("", body) leaves, without searching the body again.
+    ends = [0] + [end for m in found for end in m.span()] + [len(body)]
+    rest = "".join(body[ends[i]:ends[i + 1]] for i in range(0, len(ends), 2)).rstrip()
     if any(line.strip() and not _FOOTERISH.search(line) for line in rest.splitlines()):
         return rest, attachments
     for match in found:

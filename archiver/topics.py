@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from .errors import ArchiverError
 
@@ -47,6 +47,8 @@ class Taxonomy:
     subject_weight: float = TAGGER_DEFAULTS["subject_weight"]
     repeat_factor: float = TAGGER_DEFAULTS["repeat_factor"]
     index: dict = field(default_factory=dict, compare=False, repr=False)
+    # A message token -> the patterns that may start at it, filled as words are met.
+    lookup: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self):
         # A Taxonomy built in code (a test, a future models.py) matches like a loaded one.
@@ -61,8 +63,22 @@ class Taxonomy:
 # --- text folding ----------------------------------------------------------------------------
 def fold(text: str) -> str:
     """Return text case- and accent-folded ("Coopération" -> "cooperation", "إعلان" -> "اعلان")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():
+        return text.lower()   # what casefold and NFKD make of ASCII, at a fraction of the cost
+    return unicodedata.normalize("NFKD", text.casefold()).translate(_NOT_COMBINING)
+
+
+class _Combining(dict):
+    """str.translate table that drops combining marks, filled as characters are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        value = None if unicodedata.combining(chr(code)) else code
+        if len(self) < 1 << 16:   # bounded: hostile text may hold every character there is
+            self[code] = value
+        return value
+
+
+_NOT_COMBINING = _Combining()
 
 
 def _stem(token: str) -> str:
@@ -90,7 +106,11 @@ def _stem(token: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Return the folded, stemmed words of a text."""
-    return [_stem(word) for word in _WORD.findall(fold(text))]
+    return list(map(_cached_stem, _WORD.findall(fold(text))))
+
+
+# Mail repeats its words: most tokens were stemmed before.
+_cached_stem = lru_cache(maxsize=1 << 16)(_stem)
 
 
 def _pattern(term: str) -> tuple[str, ...]:
@@ -110,7 +130,7 @@ def _pattern(term: str) -> tuple[str, ...]:
 def cached_taxonomy(path) -> Taxonomy:
     """The taxonomy file, read again only when it changes (pages ask for labels on every view)."""
     try:
-        stat = Path(path).stat()
+        stat = os.stat(path)   # asked once a message by the pipeline: no Path object
     except OSError:
         return load_taxonomy(path)   # says clearly what is wrong with the path
     return _cached(str(path), stat.st_mtime_ns, stat.st_size)
@@ -261,20 +281,40 @@ def _is_number(value) -> bool:
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def _matches(words: list[str], index: dict):
+def _matches(words: list[str], taxonomy: Taxonomy):
     """Yield the {slug: weight} of each term found, leftmost-longest, so a phrase's words are
     not counted again as single words ("statement to WCIT" is not also "WCIT")."""
-    i = 0
-    while i < len(words):
-        best = None
-        for pattern, weights in index.get(words[i], []) + index.get("*" + words[i][0], []):
-            if (best is None or len(pattern) > len(best[0])) and _fits(pattern, words, i):
-                best = (pattern, weights)
-        if best:
-            yield best
-            i += len(best[0])
+    lookup = taxonomy.lookup
+    i, end = 0, len(words)
+    while i < end:
+        word = words[i]
+        candidates = lookup.get(word)
+        if candidates is None:
+            candidates = _candidates(word, taxonomy)
+        for pattern, weights, rest, plain in candidates:
+            # The first word is known to fit; a plain rest is compared as one list.
+            if not rest or (words[i + 1:i + len(pattern)] == rest if plain
+                            else _fits(rest, words, i + 1)):
+                yield pattern, weights
+                i += len(pattern)
+                break
         else:
             i += 1
+
+
+def _candidates(word: str, taxonomy: Taxonomy) -> tuple:
+    """Return the patterns that may start at a word, longest first (a stable sort: of equally
+    long ones the first filed wins), as (pattern, weights, the rest of it, whether the rest has
+    no prefix words), and remember them."""
+    index, lookup = taxonomy.index, taxonomy.lookup
+    fitting = [entry for entry in index.get(word, []) + index.get("*" + word[0], [])
+               if _fits(entry[0][:1], [word], 0)]
+    found = tuple((pattern, weights, list(pattern[1:]), not any(w.endswith("*") for w in pattern[1:]))
+                  for pattern, weights in sorted(fitting, key=lambda entry: -len(entry[0])))
+    if len(lookup) >= 1 << 16:
+        lookup.clear()   # a bound on memory in a long-running worker; refilled as words recur
+    lookup[word] = found
+    return found
 
 
 def _fits(pattern: tuple[str, ...], words: list[str], at: int) -> bool:
@@ -291,7 +331,7 @@ def score_message(own_text: str, subject: str, taxonomy: Taxonomy) -> dict[str, 
     scores: dict[str, float] = {}
     for text, factor in ((own_text or "", 1.0), (_LIST_TAG.sub(" ", subject or ""), taxonomy.subject_weight)):
         counts: dict[tuple, int] = {}
-        for pattern, weights in _matches(tokens(text), taxonomy.index):
+        for pattern, weights in _matches(tokens(text), taxonomy):
             counts[pattern] = counts.get(pattern, 0) + 1
             # Repeating a term adds less each time: a summary repeats, a topic broadens.
             step = factor * (taxonomy.repeat_factor ** (counts[pattern] - 1))
