@@ -9,7 +9,6 @@ from sqlalchemy import and_, func, select
 
 from . import briefing, config
 from . import schema as s
-from .packing import unpack_texts
 from .signons import is_statement, recognise, signers
 from .store import CHUNK
 from .topics import cached_taxonomy
@@ -488,9 +487,8 @@ class Browse:
         # A reply sits in its parent's thread: the thread index finds them without a scan.
         theirs = (select(m.thread_id).where(m.from_key == key, m.thread_id.is_not(None), _shown(m, self.hidden))
                   .distinct().correlate(None))
-        replies = select(m.msg_hash, m.date, m.from_key, m.from_name, m.from_address, m.subject,
-                         s.texts.c.data, m.thread_id, m.parent_id).outerjoin(
-            s.texts, s.texts.c.message == m.id).where(
+        replies = select(m.id, m.msg_hash, m.date, m.from_key, m.from_name, m.from_address, m.subject,
+                         m.thread_id, m.parent_id).where(
             m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key, _shown(m, self.hidden))
         # Bounded: a prolific writer's page lists the latest replies, not all of them.
         total_replies = conn.execute(select(func.count()).select_from(replies.subquery())).scalar_one()
@@ -500,15 +498,17 @@ class Browse:
             who = repliers.setdefault(r.from_key, {"key": r.from_key, "name": r.from_name or r.from_address.partition("@")[0],
                                                    "organisation": self.organisations.of(r.from_address), "replies": 0})
             who["replies"] += 1
+        own = self._own(conn, [r.id for r in rows[:shown]])
         parents = dict(conn.execute(select(m.message_id, m.msg_hash).where(
             m.message_id.in_({r.parent_id for r in rows[:shown]}))).all()) if rows else {}
         signed = []
-        for tid, subject, h, date, data, name, address in conn.execute(
-                select(m.thread_id, t.subject, m.msg_hash, m.date, s.texts.c.data, m.from_name, m.from_address)
-                .join(s.threads, t.thread_id == m.thread_id)
-                .outerjoin(s.texts, s.texts.c.message == m.id).where(m.from_key == key, _shown(m, self.hidden))
-                .order_by(m.date, m.id).limit(2000)):
-            found = recognise(self._own(data), sender=name, organisation=self._known_org(address),
+        theirs_rows = conn.execute(
+            select(m.id, m.thread_id, t.subject, m.msg_hash, m.date, m.from_name, m.from_address)
+            .join(s.threads, t.thread_id == m.thread_id).where(m.from_key == key, _shown(m, self.hidden))
+            .order_by(m.date, m.id).limit(2000)).all()
+        own_words = self._own(conn, [r.id for r in theirs_rows])
+        for pk, tid, subject, h, date, name, address in theirs_rows:
+            found = recognise(own_words.get(pk, ""), sender=name, organisation=self._known_org(address),
                               statement=is_statement(subject))
             if found:
                 signed.append({**found.as_dict(), "thread_id": tid, "subject": subject, "msg_hash": h,
@@ -522,13 +522,24 @@ class Browse:
                                         "from_name": r.from_name or r.from_address.partition("@")[0],
                                         "subject": r.subject, "thread_id": r.thread_id,
                                         "parent_hash": parents.get(r.parent_id),
-                                        "excerpt": briefing.excerpt(self._own(r.data))}
+                                        "excerpt": briefing.excerpt(own.get(r.id, ""))}
                                        for r in rows[:shown]]},
                 "signed": signed}
 
-    def _own(self, packed: bytes | None) -> str:
-        """A message's own words from its packed texts."""
-        return unpack_texts(packed, self.store.zdict())["own_text"]
+    def _texts(self, conn, pks: list[int]) -> dict[int, dict]:
+        """Each message's own words, quoted text, signature, footer and attachments."""
+        found: dict[int, dict] = {}
+        for i in range(0, len(pks), CHUNK):
+            for pk, data, raw in conn.execute(
+                    select(s.texts.c.message, s.texts.c.data, s.raws.c.data)
+                    .join(s.messages, s.messages.c.id == s.texts.c.message)
+                    .outerjoin(s.raws, s.raws.c.sha256 == s.messages.c.raw_sha256)
+                    .where(s.texts.c.message.in_(pks[i:i + CHUNK]))):
+                found[pk] = self.store.unpack_texts(data, raw)
+        return found
+
+    def _own(self, conn, pks: list[int]) -> dict[int, str]:
+        return {pk: texts["own_text"] for pk, texts in self._texts(conn, pks).items()}
 
     def _known_org(self, address: str) -> str | None:
         """The organisation the organisations file names for an address (not a bare domain)."""
@@ -540,14 +551,14 @@ class Browse:
         m = s.messages.c
         out: dict[str, list[dict]] = {}
         for i in range(0, len(thread_ids), CHUNK):
-            for r in conn.execute(select(m.thread_id, m.msg_hash, m.message_id, m.parent_id, m.date,
-                                         m.from_key, m.from_name, m.from_address, s.texts.c.data,
-                                         m.language, m.subject)
-                                  .outerjoin(s.texts, s.texts.c.message == m.id)
-                                  .where(m.thread_id.in_(thread_ids[i:i + CHUNK]), _shown(m, self.hidden))
-                                  .order_by(m.date, m.id)):
+            rows = conn.execute(select(m.id, m.thread_id, m.msg_hash, m.message_id, m.parent_id, m.date,
+                                       m.from_key, m.from_name, m.from_address, m.language, m.subject)
+                                .where(m.thread_id.in_(thread_ids[i:i + CHUNK]), _shown(m, self.hidden))
+                                .order_by(m.date, m.id)).all()
+            own = self._own(conn, [r.id for r in rows])
+            for r in rows:
                 row = dict(r._mapping)
-                row["own_text"] = self._own(row.pop("data"))
+                row["own_text"] = own.get(row.pop("id"), "")
                 out.setdefault(r.thread_id, []).append({
                     **row, "date": iso(r.date),
                     "from_name": r.from_name or r.from_address.partition("@")[0],

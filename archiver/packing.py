@@ -53,14 +53,22 @@ def unpack(blob: bytes, zdict: bytes = b"") -> bytes:
 
 
 def pack_texts(own_text: str, quoted_text: str, signature: str, footer: str,
-               zdict: bytes = b"") -> bytes:
-    """Pack a message's four texts together (they compress better as one)."""
-    return pack(json.dumps([own_text, quoted_text, signature, footer],
-                           ensure_ascii=False).encode("utf-8"), zdict)
+               attachments: list[dict], raw: bytes) -> bytes:
+    """Pack a message's texts and attachment list together, with its own raw bytes as the
+    dictionary: own words, quotes and footer are mostly those bytes again, so they cost about
+    a third of what they would packed alone. An expunged message (no raw bytes) packs plain."""
+    data = json.dumps([own_text, quoted_text, signature, footer, attachments],
+                      ensure_ascii=False).encode("utf-8")
+    if not raw:
+        return zlib.compress(data, 6)
+    packer = zlib.compressobj(6, zdict=raw[-DICTIONARY_BYTES:])
+    return packer.compress(data) + packer.flush()
 
 
-def unpack_texts(blob: bytes | None, zdict: bytes = b"") -> dict[str, str]:
-    """Return own_text, quoted_text, signature and footer (all empty when there is no row)."""
+def unpack_texts(blob: bytes | None, raw: bytes = b"") -> dict:
+    """Return own_text, quoted_text, signature, footer and attachments (empty when there is no
+    row); raw is the message's raw bytes, unpacked, that pack_texts was given."""
     if blob is None:
-        return dict.fromkeys(_TEXTS, "")
-    return dict(zip(_TEXTS, json.loads(unpack(blob, zdict).decode("utf-8"))))
+        return {**dict.fromkeys(_TEXTS, ""), "attachments": []}
+    values = json.loads(unpack(blob, raw[-DICTIONARY_BYTES:]).decode("utf-8"))
+    return {**dict(zip(_TEXTS, values)), "attachments": values[4]}

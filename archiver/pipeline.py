@@ -25,7 +25,7 @@ from .parse import parse_message
 from .query import Archive
 from .sources import check_sources, read_source
 from .packing import pack, pack_texts
-from .store import Entry, Store
+from .store import Entry, Store, attachment_list
 from .thread import thread
 from .topics import (Taxonomy, cached_taxonomy, evaluate, load_overrides, tag_message,
                      thread_topics)
@@ -104,7 +104,8 @@ def _prepare_many(items: list[tuple[RawMessage, str]], zdict: bytes) -> tuple[li
         started = perf_counter()
         packed = pack(raw.data, zdict)
         msg = entry.message
-        texts = msg and pack_texts(msg.own_text, msg.quoted_text, msg.signature, msg.footer, zdict)
+        texts = msg and pack_texts(msg.own_text, msg.quoted_text, msg.signature, msg.footer,
+                                   attachment_list(msg), raw.data)
         timings["pack"] += perf_counter() - started
         out.append((msg, entry.is_reply, entry.reason, packed, texts))
     return out, timings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -113,12 +112,6 @@ class Archive(Browse):
             record["organisation"] = self.organisations.of(row.from_address)
             record["topics"] = topics.get(row.id, [])
             yield record
-
-    def _texts(self, conn, pks: list[int]) -> dict[int, dict[str, str]]:
-        """Each message's own words, quoted text, signature and footer, unpacked."""
-        zdict = self.store.zdict()
-        return {pk: unpack_texts(data, zdict) for pk, data in conn.execute(
-            select(s.texts.c.message, s.texts.c.data).where(s.texts.c.message.in_(pks)))}
 
     def _topics(self, conn, pks: list[int]) -> dict[int, list[str]]:
         mt = s.message_topics.c
@@ -348,7 +341,7 @@ def _record(row, lists: list[str], sources: list[dict], texts: dict[str, str] | 
         "own_text": texts["own_text"], "quoted_text": texts["quoted_text"],
         "signature": texts["signature"], "footer": texts["footer"], "content_type": row.content_type, "charset": row.charset,
         "language": row.language,
-        "attachments": json.loads(row.attachments), "archive_url": row.archive_url,
+        "attachments": texts["attachments"], "archive_url": row.archive_url,
         "raw_sha256": row.raw_sha256, "sources": sources,
         "degraded": row.degraded.split(),
     }

@@ -49,7 +49,6 @@ messages = Table(
     Column("content_type", String(100), nullable=False),
     Column("charset", String(40), nullable=True),
     Column("language", String(8), nullable=False, default=""),
-    Column("attachments", Text, nullable=False, default="[]"),   # JSON list
     Column("degraded", Text, nullable=False, default=""),        # space-separated reasons
     Column("archive_url", Text, nullable=True),
     Column("thread_id", String(32), nullable=True),
@@ -63,30 +62,33 @@ messages = Table(
     Index("ix_messages_date", "date"),
     Index("ix_messages_from", "from_address"),
     Index("ix_messages_from_key", "from_key"),
-    Index("ix_messages_subject_key", "subject_key"),
 )
 
-# A message's own words, quoted text, signature and footer, packed together (packing.py): kept
-# out of the messages row, so that row stays small for scans and the updates threading makes.
+
+# A message's own words, quoted text, signature, footer and attachment list, packed together
+# against its raw bytes (packing.py): kept out of the messages row, so that row stays small
+# for scans and the updates threading makes.
 texts = Table(
     "texts", metadata,
     Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
 
+# Tables of pairs keep no rowid in SQLite: the primary key is the table, not a second copy.
 message_lists = Table(
     "message_lists", metadata,
     Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
     Column("list", Integer, ForeignKey("lists.id"), primary_key=True),
     Index("ix_message_lists_list", "list"),
+    sqlite_with_rowid=False,
 )
 
+# Who names an id in References: threading finds the messages naming a new one.
 refs = Table(
     "refs", metadata,
-    Column("message", Integer, ForeignKey("messages.id"), nullable=False),
-    Column("ref_id", Text, nullable=False),
-    Index("ix_refs_ref", "ref_id"),
-    Index("ix_refs_message", "message"),
+    Column("ref_id", Text, primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 sources = Table(
@@ -126,7 +128,8 @@ threads = Table(
     Column("last_date", DateTime, nullable=True),
     Index("ix_threads_last", "last_date"),
     Index("ix_threads_first", "first_date"),
-    Index("ix_threads_subject_key", "subject_key"),
+    # Subject grouping asks for a subject's threads by when they began.
+    Index("ix_threads_subject_first", "subject_key", "first_date"),
 )
 
 # Agenda topics of a message (from its own words) and of a thread (weighted, overrides applied).
@@ -136,6 +139,7 @@ message_topics = Table(
     Column("topic", String(80), primary_key=True),
     Column("score", Float, nullable=False),
     Index("ix_message_topics_topic", "topic"),
+    sqlite_with_rowid=False,
 )
 
 thread_topics = Table(
@@ -144,6 +148,7 @@ thread_topics = Table(
     Column("topic", String(80), primary_key=True),
     Column("weight", Float, nullable=False),
     Index("ix_thread_topics_topic", "topic"),
+    sqlite_with_rowid=False,
 )
 
 # Stand-ins for referenced but missing messages, so a thread's tree can be drawn.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
@@ -163,12 +162,12 @@ class Store:
             if new_entries:
                 conn.execute(s.texts.insert(), [
                     {"message": pks[e.message.message_id],
-                     "data": e.packed_texts or self._pack_texts(e.message)} for e in new_entries])
+                     "data": e.packed_texts or self._pack_texts(e)} for e in new_entries])
             stored = set(new_ids)
             ref_rows = [{"message": pks[r["message_id"]], "ref_id": ref}
                         for r in new_rows for ref in r["refs"].split()]
             if ref_rows:
-                conn.execute(s.refs.insert(), ref_rows)
+                conn.execute(self._insert_ignore(s.refs), ref_rows)
             tag_rows = [{"message": pks[e.message.message_id], "topic": slug, "score": score}
                         for e in parsed if e.message.message_id in stored
                         for slug, score in e.message.topics]
@@ -189,8 +188,11 @@ class Store:
             self._fill_archive_urls(conn, entries)
         return new_ids, duplicates
 
-    def _pack_texts(self, msg: Message) -> bytes:
-        return pack_texts(msg.own_text, msg.quoted_text, msg.signature, msg.footer, self.zdict())
+    @staticmethod
+    def _pack_texts(entry: Entry) -> bytes:
+        msg = entry.message
+        return pack_texts(msg.own_text, msg.quoted_text, msg.signature, msg.footer,
+                          attachment_list(msg), entry.raw.data)
 
     def add_sources(self, list_name: str, entries: list[Entry]) -> None:
         """Record a new place (list, location) for raw messages already stored."""
@@ -266,19 +268,22 @@ class Store:
 
         Stored threads are closed under references (JWZ links every message that names the same
         id), so one step finds them all: threads holding an id the new messages name, threads of
-        messages naming a new message, and threads sharing a subject with a reply that lost its
-        references, or headed by such a reply."""
+        messages naming a new message, and, for subject grouping, the threads a new message's
+        subject may move a reply without references into or out of (see _subject_threads)."""
         m, r = s.messages.c, s.refs.c
         with self.engine.connect() as conn:
             wanted = set(self._pks(conn, new_ids).values())
-            names, subjects, orphans = set(new_ids), set(), []
+            names: set[str] = set(new_ids)
+            strays: list[tuple[str, datetime | None]] = []
+            hosts: dict[str, list[datetime | None]] = {}
             for part in _chunks(sorted(wanted)):
                 for refs_text, subject, reply, date in conn.execute(
                         select(m.refs, m.subject_norm, m.is_reply, m.date).where(m.id.in_(part))):
                     names.update(refs_text.split())
-                    subjects.add(subject)
                     if reply and not refs_text:
-                        orphans.append((subject, date))
+                        strays.append((subject, date))
+                    elif subject:
+                        hosts.setdefault(subject.lower(), []).append(date)
             threads: set[str] = set()
             for part in _chunks(sorted(names)):
                 threads.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))).scalars())
@@ -288,15 +293,10 @@ class Store:
                                             .where(r.ref_id.in_(part))):
                     wanted.add(pk)
                     threads.add(tid)
-            for subject, date in orphans:
+            for subject, date in strays:
                 threads.update(self._host_threads(conn, subject, date))
-            keys = sorted({subject.lower() for subject in subjects if subject})
-            for part in _chunks(keys):
-                # Replies that lost their references, anywhere in a thread, may move to a new
-                # host of their subject.
-                threads.update(conn.execute(
-                    select(m.thread_id).where(m.subject_key.in_(part))
-                    .where(m.is_reply).where(m.refs == "")).scalars())
+            for key, dates in hosts.items():
+                threads.update(self._subject_threads(conn, key, dates))
             threads.discard(None)
             for part in _chunks(sorted(threads)):
                 wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
@@ -312,6 +312,29 @@ class Store:
             found += conn.execute(same.where(t.first_date <= date)
                                   .order_by(t.first_date.desc(), t.thread_id).limit(1)).scalars()
         return found
+
+    def _subject_threads(self, conn: Connection, key: str, dates: list[datetime | None]) -> list[str]:
+        """Return the threads whose replies without references new messages of this subject
+        may take over. Such a reply lives in its host's thread: the latest of its subject begun
+        before it, else the subject's first. A new message can only become the host of the
+        replies dated from it to the next thread of the subject, which now sit in the thread
+        begun last before it (or, before every thread, in the first). So: the subject's first
+        thread and those begun from the last one before the earliest new message to the
+        latest new message. Bounded by the batch's dates, not by how often a subject recurs
+        (every thread of a common subject was re-threaded with each batch before)."""
+        t = s.threads.c
+        same = select(t.thread_id).where(t.subject_key == key)
+        found = list(conn.execute(same.order_by(t.first_date, t.thread_id).limit(1)).scalars())
+        known = [d for d in dates if d is not None]
+        if not found or not known:
+            return found   # no thread of the subject yet, or only undated messages: the first
+        low, high = (min(known), max(known)) if len(known) == len(dates) else (None, max(known))
+        start = None if low is None else conn.execute(
+            select(func.max(t.first_date)).where(t.subject_key == key, t.first_date <= low)).scalar()
+        span = same.where(t.first_date <= high)
+        if start is not None:
+            span = span.where(t.first_date >= start)
+        return found + list(conn.execute(span).scalars())
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c
@@ -358,16 +381,15 @@ class Store:
                                "dep": p.depth} for p in moved])
             dummies = [{"message_id": p.message_id, "thread_id": p.thread_id,
                         "parent_id": p.parent_id, "depth": p.depth}
-                       for p in placements if p.dummy and p.thread_id in new]
+                       for p in placements if p.dummy and p.thread_id in old | new]
             if dummies:
                 conn.execute(self._insert_ignore(s.dummies), dummies)
-            # A thread nothing moved in keeps its summary, stand-ins and topics.
-            self._summarise(conn, sorted(new))
+            # A thread nothing moved in or out of keeps its summary, stand-ins and topics; one
+            # that lost all its messages keeps none.
+            self._summarise(conn, affected)
             if topics is not None:
-                tags = self._tags_by_thread(conn, sorted(new))
-                # Threads merged into others lose their topics with their summaries.
-                self._write_thread_topics(conn, topics({tid: tags.get(tid, []) for tid in sorted(new)}),
-                                          gone=old - new)
+                tags = self._tags_by_thread(conn, affected)
+                self._write_thread_topics(conn, topics(tags), gone=set(affected) - set(tags))
 
     def _summarise(self, conn: Connection, thread_ids: list[str]) -> None:
         m = s.messages.c
@@ -434,10 +456,11 @@ class Store:
         last = 0
         while True:
             with self.engine.connect() as conn:
-                rows = [(pk, unpack_texts(data, self.zdict())["own_text"], subject)
-                        for pk, data, subject in conn.execute(
-                            select(m.id, s.texts.c.data, m.subject)
+                rows = [(pk, self.unpack_texts(data, raw)["own_text"], subject)
+                        for pk, data, raw, subject in conn.execute(
+                            select(m.id, s.texts.c.data, s.raws.c.data, m.subject)
                             .outerjoin(s.texts, s.texts.c.message == m.id)
+                            .outerjoin(s.raws, s.raws.c.sha256 == m.raw_sha256)
                             .where(m.id > last).order_by(m.id).limit(chunk))]
             if not rows:
                 return
@@ -506,9 +529,8 @@ class Store:
             # The index must drop it: the next index update deletes what is redacted.
             values: dict = {"indexed": False}
             if expunge:
-                values.update(attachments="[]")
                 conn.execute(update(s.texts).where(s.texts.c.message == row.id)
-                             .values(data=pack_texts("", "", "", "")))
+                             .values(data=pack_texts("", "", "", "", [], b"")))
                 # The sha256 row stays (the same bytes seen again are known, not new).
                 conn.execute(update(s.raws).where(s.raws.c.sha256 == row.raw_sha256)
                              .values(data=pack(b""), size=0))
@@ -522,6 +544,10 @@ class Store:
                 select(s.redactions).order_by(r.redacted_at, r.message_id))]
 
     # --- reading raw bytes ----------------------------------------------------------------
+    def unpack_texts(self, packed: bytes | None, packed_raw: bytes | None) -> dict:
+        """A message's texts and attachments from its texts row and its raw row, as stored."""
+        return unpack_texts(packed, unpack(packed_raw, self.zdict()) if packed_raw else b"")
+
     def raw_bytes(self, sha256: str) -> bytes | None:
         with self.engine.connect() as conn:
             data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha256)).scalar()
@@ -541,9 +567,13 @@ def _message_row(entry: Entry) -> dict:
         "in_reply_to": msg.in_reply_to, "refs": " ".join(msg.thread_refs),
         "content_type": msg.content_type,
         "charset": msg.charset, "language": msg.language,
-        "attachments": json.dumps([a.__dict__ for a in msg.attachments], ensure_ascii=False),
         "degraded": " ".join(msg.degraded), "archive_url": entry.raw.archive_url,
     }
+
+
+def attachment_list(msg: Message) -> list[dict]:
+    """A message's attachments as stored and exported: filename, content type, size, URL."""
+    return [dict(a.__dict__) for a in msg.attachments]
 
 
 def _aware(value: datetime | None) -> datetime | None:

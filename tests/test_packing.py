@@ -42,11 +42,18 @@ def test_a_missing_or_wrong_dictionary_fails_instead_of_giving_wrong_bytes():
         unpack(packed, b"another dictionary entirely")
 
 
-def test_texts_round_trip_any_characters():
+def test_texts_pack_against_their_raw_message_and_round_trip_any_characters():
     texts = ("Own words \x00 with a NUL", "> quoted\n> «text»", "-- \nJo", "Footer ünïcode")
-    zdict = train([message(1)])
-    assert list(unpack_texts(pack_texts(*texts, zdict), zdict).values()) == list(texts)
-    assert unpack_texts(None) == dict.fromkeys(("own_text", "quoted_text", "signature", "footer"), "")
+    files = [{"filename": "a.pdf", "content_type": "application/pdf", "size": 10, "url": None}]
+    raw = HEADERS + "\n".join(texts).encode("utf-8")
+    packed = pack_texts(*texts, files, raw)
+    assert len(packed) < len(pack_texts(*texts, files, b""))
+    assert unpack_texts(packed, raw) == {"own_text": texts[0], "quoted_text": texts[1],
+                                         "signature": texts[2], "footer": texts[3], "attachments": files}
+    with pytest.raises(zlib.error):
+        unpack_texts(packed)   # without its raw message
+    assert unpack_texts(None) == {**dict.fromkeys(("own_text", "quoted_text", "signature", "footer"), ""),
+                                  "attachments": []}
 
 
 def test_the_store_makes_its_dictionary_once(tmp_path):

@@ -91,7 +91,7 @@ def test_expunge_deletes_raw_bytes_and_reingest_never_brings_it_back(data):
             row = conn.execute(s.messages.select().where(s.messages.c.message_id == reply["message_id"])).one()
             raw = conn.execute(s.raws.select().where(s.raws.c.sha256 == row.raw_sha256)).one()
             texts = conn.execute(s.texts.select().where(s.texts.c.message == row.id)).one()
-        assert set(unpack_texts(texts.data, store.zdict()).values()) == {""}
+        assert unpack_texts(texts.data) == unpack_texts(None)
         assert unpack(raw.data, store.zdict()) == b"" and raw.size == 0
         archive = Archive(store, index_dir=data / "whoosh")
         assert archive.raw(reply["message_id"]) is None
@@ -101,7 +101,7 @@ def test_expunge_deletes_raw_bytes_and_reingest_never_brings_it_back(data):
         with store.engine.connect() as conn:
             again = conn.execute(s.texts.select().join(s.messages, s.messages.c.id == s.texts.c.message)
                                  .where(s.messages.c.message_id == reply["message_id"])).one()
-        assert unpack_texts(again.data, store.zdict())["own_text"] == ""
+        assert unpack_texts(again.data)["own_text"] == ""
         archive.index.close()
     finally:
         store.close()

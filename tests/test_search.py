@@ -1074,9 +1074,9 @@ def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monk
     with archive.store.engine.begin() as conn:
         for mid, text in (("p0@seg.example", "the charter alone now."),
                           ("p5@seg.example", "now a quokka charter too.")):
-            pk = conn.execute(select(m.id).where(m.message_id == mid)).scalar_one()
+            pk, sha = conn.execute(select(m.id, m.raw_sha256).where(m.message_id == mid)).one()
             conn.execute(s.texts.update().where(s.texts.c.message == pk)
-                         .values(data=pack_texts(text, "", "", "", archive.store.zdict())))
+                         .values(data=pack_texts(text, "", "", "", [], archive.store.raw_bytes(sha))))
             conn.execute(s.messages.update().where(m.id == pk).values(indexed=False))
     assert update_index(archive) == 2
     found = [h["message_id"] for h in all_hits(archive, '"quokka charter"')]

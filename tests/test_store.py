@@ -14,7 +14,6 @@ from archiver import schema as s
 from archiver.errors import StoreError
 from archiver.ids import message_hash, thread_hash
 from archiver.models import RawMessage
-from archiver.packing import unpack_texts
 from archiver.pipeline import prepare
 from archiver.query import Archive
 from archiver.store import Entry, Store
@@ -75,10 +74,11 @@ def test_message_row_fields(store):
     assert row.date == datetime(2012, 10, 2, 8, 0) and row.date_offset == 120
     assert (row.refs, row.in_reply_to) == ("root@civil.example", "root@civil.example")
     (texts,) = rows(store, s.texts)
-    unpacked = unpack_texts(texts.data, store.zdict())
+    (raw,) = rows(store, s.raws)
+    unpacked = store.unpack_texts(texts.data, raw.data)
     assert texts.message == row.id and (unpacked["own_text"], unpacked["signature"]) == ("Yes.", "--\nJane")
     assert row.archive_url == "http://lists.bestbits.example/a.html"
-    assert json.loads(row.attachments) == [] and row.degraded == ""
+    assert unpacked["attachments"] == [] and row.degraded == ""
     assert [r.ref_id for r in rows(store, s.refs)] == ["root@civil.example"]
 
 
@@ -160,3 +160,34 @@ def test_store_emits_no_deprecation_warnings(store):
         new_ids, _ = store.write_batch("bestbits", [entry(eml("w.1@civil.example"))])
         store.write_threads(thread(store.thread_inputs(new_ids)))
     assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
+
+
+def test_a_new_thread_takes_over_the_later_replies_without_references_of_its_subject(store):
+    """Replies that lost their references join the latest thread of their subject begun before
+    them (else the first): a thread arriving in a later batch takes over exactly those it now
+    hosts, as threading everything at once would have it."""
+    def add(*items):
+        new_ids, _ = store.write_batch("bestbits", list(items))
+        store.write_threads(thread(store.thread_inputs(new_ids)))
+
+    def threads() -> dict[str, str]:
+        return {mid: tid for mid, tid in rows(store, s.messages, s.messages.c.message_id, s.messages.c.thread_id)}
+
+    early = entry(eml("stray.early@civil.example", subject="Re: [bestbits] Visas", hour=6))
+    late = entry(eml("stray.late@civil.example", subject="Re: [bestbits] Visas", hour=12))
+    first = entry(eml("a@civil.example", subject="[bestbits] Visas", hour=8))
+    add(first, early, late)
+    assert threads()["stray.late@civil.example"] == threads()["stray.early@civil.example"] == thread_hash("a@civil.example")
+    add(entry(eml("b@civil.example", subject="[bestbits] Visas", hour=10)))
+    # The 10:00 thread hosts the 12:00 reply; the 06:00 one, before every thread, stays with the first.
+    assert threads()["stray.late@civil.example"] == thread_hash("b@civil.example")
+    assert threads()["stray.early@civil.example"] == thread_hash("a@civil.example")
+    add(entry(eml("c@civil.example", subject="[bestbits] Visas", hour=4)),
+        entry(eml("other@civil.example", subject="[bestbits] Hotels", hour=9)))
+    assert threads()["stray.early@civil.example"] == thread_hash("c@civil.example")
+    assert threads()["stray.late@civil.example"] == thread_hash("b@civil.example")
+    every = [p for p in thread(store.thread_inputs(list(threads()))) if not p.dummy]
+    assert {p.message_id: p.thread_id for p in every} == threads()
+    summaries = {r.thread_id: r.size for r in rows(store, s.threads)}
+    assert summaries == {thread_hash("a@civil.example"): 1, thread_hash("b@civil.example"): 2,
+                         thread_hash("c@civil.example"): 2, thread_hash("other@civil.example"): 1}
