@@ -99,6 +99,22 @@ def reindex_last_month(archive: Archive) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
+def query_latencies(archive: Archive, rounds: int) -> tuple[dict[str, list[float]], dict]:
+    """Run the fixed queries rounds times; return each one's latencies (ms) and match count."""
+    latencies: dict[str, list[float]] = {label(q, o): [] for q, o in QUERIES}
+    totals: dict[str, int | str] = {}
+    for _ in range(rounds):
+        for text, options in QUERIES:
+            started = time.perf_counter()
+            try:
+                found = archive.search(text, **options)
+                totals[label(text, options)] = found["total"]
+            except QueryError as exc:
+                totals[label(text, options)] = f"error: {exc}"
+            latencies[label(text, options)].append((time.perf_counter() - started) * 1000)
+    return latencies, totals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=100_000)
@@ -133,17 +149,7 @@ def main() -> None:
     started = time.perf_counter()
     archive.search("kangaroo")
     first_ms = (time.perf_counter() - started) * 1000
-    latencies: dict[str, list[float]] = {label(q, o): [] for q, o in QUERIES}
-    totals: dict[str, int | str] = {}
-    for _ in range(args.rounds):
-        for text, options in QUERIES:
-            started = time.perf_counter()
-            try:
-                found = archive.search(text, **options)
-                totals[label(text, options)] = found["total"]
-            except QueryError as exc:
-                totals[label(text, options)] = f"error: {exc}"
-            latencies[label(text, options)].append((time.perf_counter() - started) * 1000)
+    latencies, totals = query_latencies(archive, args.rounds)
     every = [v for values in latencies.values() for v in values]
     raw_bytes = figures["raw_mbox_bytes"]
     result = {

@@ -1,0 +1,270 @@
+"""Measure the archive at several sizes side by side: ingest, a new month, a no-op re-ingest,
+search and page latency, memory and sizes, beside the stdlib parse ceiling.
+
+For each size the generator's corpus is decompressed to plain month files. Its newest 3,000
+messages are held out; the rest is ingested (the index is built as the ingest's last step),
+then the held-out messages as one new month, then everything again (nothing new: the no-op).
+Search is timed in process on the fixed query set; pages are loaded with wrk (or a Python
+client) against `archiver serve`. Prints a Markdown table and writes JSON.
+
+    .venv/bin/python benchmarks/scale.py --sizes 10000,100000 --repeat 3
+    .venv/bin/python benchmarks/scale.py --sizes 1000000 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mailbox
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.ingest import ceiling, ensure_corpus, plain_months  # noqa: E402
+from benchmarks.search import percentile, query_latencies, size_of  # noqa: E402
+from benchmarks import web  # noqa: E402
+
+from archiver.query import Archive  # noqa: E402
+from archiver.store import Store  # noqa: E402
+
+NEW_MONTH = 3000
+# A pipermail or mbox From_ line that starts a message (not a "From " inside a body).
+FROM_LINE = re.compile(rb"From \S.* \d\d:\d\d:\d\d \d{4}\r?\n")
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December"]
+
+
+# --- the corpus, split --------------------------------------------------------------------
+def month_key(path: Path) -> tuple[int, int, str]:
+    """Order plain month files (named list-YYYY-Month.txt) by their month."""
+    found = re.search(r"(\d{4})-([A-Z][a-z]+)\.txt$", path.name)
+    return (int(found[1]), MONTHS.index(found[2]), path.name) if found else (0, 0, path.name)
+
+
+def split(files: list[Path], where: Path, hold: int) -> tuple[Path, Path, int]:
+    """Write base/ (every message but the newest `hold`) and new/ (those), as month files;
+    return both folders and the number held out. Cut only at a real From_ line."""
+    base, new = where / "base", where / "new"
+    if (where / ".complete").exists():
+        return base, new, int((where / ".complete").read_text())
+    shutil.rmtree(where, ignore_errors=True)
+    base.mkdir(parents=True)
+    new.mkdir()
+    left, held = hold, 0
+    for path in sorted(files, key=month_key, reverse=True):
+        data = path.read_bytes()
+        cut = len(data)
+        if left > 0:
+            box = mailbox.mbox(str(path), create=False)
+            box._generate_toc()   # the stdlib's own message boundaries
+            starts = sorted(start for start, _ in box._toc.values()
+                            if FROM_LINE.match(data, start))
+            box.close()
+            taken = starts[-left:] if left < len(starts) else starts
+            cut = taken[0] if taken else cut
+            left -= len(taken)
+            held += len(taken)
+            if cut < len(data):
+                (new / path.name).write_bytes(data[cut:])
+        if cut:
+            (base / path.name).write_bytes(data[:cut])
+    (where / ".complete").write_text(str(held))
+    return base, new, held
+
+
+# --- running the CLI, with its memory watched ----------------------------------------------
+def _tree(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                text = Path(f"/proc/{current}/task/{task}/children").read_text()
+                stack.extend(int(c) for c in text.split())
+        except OSError:
+            continue
+    return found
+
+
+def _kb(pid: int, file: str, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_cli(args: list[str]) -> tuple[dict | None, float, float, float]:
+    """Run `archiver ARGS`; return its JSON report, wall seconds, the largest process's peak
+    resident set (MB, its VmHWM) and the process tree's peak proportional set size summed (MB:
+    pages a forked worker shares count once), both sampled every 0.2 s."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "archiver.cli", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE)
+    peak_rss, peak_pss = [0], [0]
+
+    def watch() -> None:
+        while proc.poll() is None:
+            tree = _tree(proc.pid)
+            peak_rss[0] = max([peak_rss[0]] + [_kb(p, "status", "VmHWM:") for p in tree])
+            peak_pss[0] = max(peak_pss[0], sum(_kb(p, "smaps_rollup", "Pss:") for p in tree))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - started
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"archiver {' '.join(args)} failed with exit code {proc.returncode}")
+    return (json.loads(out) if out.strip() else None), wall, peak_rss[0] / 1024, peak_pss[0] / 1024
+
+
+def ingest(data: Path, sources: list[Path]) -> tuple[dict, float, float, float]:
+    return run_cli(["--data", str(data), "ingest", *map(str, sources), "--list", "bench",
+                    "--format", "json"])
+
+
+# --- one size -------------------------------------------------------------------------------
+def measure_size(size: int, args) -> dict:
+    corpus = ensure_corpus(size, args.work)
+    files = plain_months(corpus, args.work)
+    raw_bytes = sum(p.stat().st_size for p in files)
+    base, new, held = split(files, args.work / f"split-{size}", NEW_MONTH)
+    runs = []
+    for i in range(args.repeat):
+        # Ceiling and ingest interleaved: machine noise falls on both alike.
+        count, seconds = ceiling(files)
+        data = args.work / f"scale-data-{size}-{i}"
+        shutil.rmtree(data, ignore_errors=True)
+        report, wall, rss, pss = ingest(data, [base])
+        _, new_wall, _, _ = ingest(data, [new])
+        noop, noop_wall, _, _ = ingest(data, [base, new])
+        assert noop["stored"] == 0, "a re-ingest of unchanged files stored something"
+        runs.append({"ceiling": count / seconds, "ingest": report["seen"] / wall, "report": report,
+                     "rss_mb": rss, "pss_mb": pss, "new_month_s": new_wall, "noop_s": noop_wall,
+                     "store_bytes": sum(p.stat().st_size for p in data.glob("archive.sqlite3*")),
+                     "index_bytes": size_of(data / "whoosh"), "data": data})
+    middle = sorted(runs, key=lambda r: r["ingest"])[len(runs) // 2]
+    data = middle["data"]
+    for run in runs:   # keep one data directory per size: the median run's
+        if run["data"] != data:
+            shutil.rmtree(run["data"], ignore_errors=True)
+    report = middle["report"]
+    result = {
+        "messages": report["seen"] + held, "raw_mbox_bytes": raw_bytes, "runs": args.repeat,
+        "stdlib_ceiling_msgs_per_s": statistics.median(r["ceiling"] for r in runs),
+        "ingest_msgs_per_s": statistics.median(r["ingest"] for r in runs),
+        "stage_msgs_per_s": {k: report["seen"] / v for k, v in report["seconds"].items() if v},
+        "new_month_messages": held,
+        "new_month_s": statistics.median(r["new_month_s"] for r in runs),
+        "noop_reingest_s": statistics.median(r["noop_s"] for r in runs),
+        "peak_rss_mb": max(r["rss_mb"] for r in runs),
+        "peak_pss_mb": max(r["pss_mb"] for r in runs),
+        "store_bytes": middle["store_bytes"], "index_bytes": middle["index_bytes"],
+        "data": str(data),
+    }
+    result["ratio_to_ceiling"] = result["ingest_msgs_per_s"] / result["stdlib_ceiling_msgs_per_s"]
+    result["store_and_index_to_raw"] = (result["store_bytes"] + result["index_bytes"]) / raw_bytes
+    result.update(search(data, args.rounds))
+    if args.duration > 0:
+        result["pages"] = pages(data, args)
+    return result
+
+
+def search(data: Path, rounds: int) -> dict:
+    store = Store(f"sqlite:///{data / 'archive.sqlite3'}")
+    try:
+        archive = Archive(store, index_dir=data / "whoosh")
+        archive.search("kangaroo")   # opening the index once, as a server does
+        latencies, _ = query_latencies(archive, rounds)
+    finally:
+        store.close()
+    every = [v for values in latencies.values() for v in values]
+    return {"search_ms_median": statistics.median(every), "search_ms_p95": percentile(every, 0.95)}
+
+
+def pages(data: Path, args) -> dict:
+    client = "wrk" if shutil.which("wrk") else "python"
+    paths, _ = web.page_paths(data, 50, 1)
+    port = web.free_port()
+    server = web.start_server(data, port, 0, 2, args.work / "scale-server.log")
+    try:
+        web.warm_up(port, paths, args.connections)
+        return {kind: web.measure(client, port, paths[kind], args.connections, args.duration, args.work)
+                for kind in web.KINDS}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# --- the report -----------------------------------------------------------------------------
+ROWS = [
+    ("stdlib mailbox + compat32 parse (ceiling)", lambda r: f"{r['stdlib_ceiling_msgs_per_s']:,.0f} msg/s"),
+    ("ingest end to end, index included", lambda r: f"{r['ingest_msgs_per_s']:,.0f} msg/s"),
+    ("ratio to the ceiling", lambda r: f"{r['ratio_to_ceiling']:.3f}"),
+    ("new month ({n} messages)", lambda r: f"{r['new_month_s']:.1f} s"),
+    ("no-op re-ingest", lambda r: f"{r['noop_reingest_s']:.1f} s"),
+    ("peak memory: largest process (RSS)", lambda r: f"{r['peak_rss_mb']:,.0f} MB"),
+    ("peak memory: all processes (PSS)", lambda r: f"{r['peak_pss_mb']:,.0f} MB"),
+    ("store / raw mbox", lambda r: f"{r['store_bytes'] / r['raw_mbox_bytes']:.2f}"),
+    ("index / raw mbox", lambda r: f"{r['index_bytes'] / r['raw_mbox_bytes']:.2f}"),
+    ("store + index / raw mbox", lambda r: f"{r['store_and_index_to_raw']:.2f}"),
+    ("search, median / 95th percentile", lambda r: f"{r['search_ms_median']:.0f} / {r['search_ms_p95']:.0f} ms"),
+]
+
+
+def print_table(results: dict[int, dict]) -> None:
+    sizes = list(results)
+    print("| measure | " + " | ".join(f"{results[n]['messages']:,} messages" for n in sizes) + " |")
+    print("| --- |" + " --- |" * len(sizes))
+    for name, show in ROWS:
+        print(f"| {name.format(n=NEW_MONTH)} | " + " | ".join(show(results[n]) for n in sizes) + " |")
+    stages = sorted({s for n in sizes for s in results[n]["stage_msgs_per_s"]})
+    for stage in stages:
+        print(f"| stage `{stage}` alone | " + " | ".join(
+            f"{results[n]['stage_msgs_per_s'].get(stage, 0):,.0f} msg/s" for n in sizes) + " |")
+    for kind in web.KINDS:
+        if all("pages" in results[n] for n in sizes):
+            print(f"| {kind} page under load, median / 95th percentile | " + " | ".join(
+                f"{results[n]['pages'][kind]['median_ms']:.0f} / {results[n]['pages'][kind]['p95_ms']:.0f} ms"
+                f" ({results[n]['pages'][kind]['errors']} errors)" for n in sizes) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated corpus sizes")
+    parser.add_argument("--repeat", type=int, default=3, help="ingest runs per size (median)")
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the 20 queries")
+    parser.add_argument("--duration", type=float, default=20, help="seconds of page load per kind (0: none)")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "archiver-bench")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "scale-latest.json")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    results = {}
+    for size in sizes:
+        results[size] = measure_size(size, args)
+        print(f"size {size:,} done", file=sys.stderr)
+    previous = json.loads(args.json.read_text()) if args.json.exists() else {}
+    previous.update({str(n): r for n, r in results.items()})
+    args.json.write_text(json.dumps(previous, indent=2) + "\n")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
