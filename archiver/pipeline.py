@@ -175,16 +175,25 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
     if archive is not None and archive.index is not None:
         # Searchable before the command returns: what was stored is indexed now.
         started = perf_counter()
-        report.indexed = update_index(archive)
+        report.indexed = update_index(archive, workers=count)
         report.timings["index"] += perf_counter() - started
     return report
 
 
-def update_index(archive: Archive, chunk: int = 2000) -> int:
+# Below this many messages a parallel index build does not repay starting its processes.
+PARALLEL_INDEX_MIN = 20_000
+
+
+def update_index(archive: Archive, chunk: int = 2000, workers: int | None = None) -> int:
     """Bring the search index up to date with the store; return how many documents changed
     (added, replaced or deleted). Redacted messages are deleted from the index: their rows
     stay in the store, but no search may find them or count them in a total or facet."""
     store = archive.store
+    if archive.index.doc_count() == 0:
+        # A first build (an archive's first ingest) runs on every core.
+        built = _build_in_parallel(archive, chunk, workers, every=False)
+        if built is not None:
+            return built
     done: list[tuple[int, int]] = []   # row id ranges sent to the index
     redacted = {row["message_id"] for row in store.redactions()}
     gone: list[str] = []               # redacted messages among the rows: deleted, not indexed
@@ -222,11 +231,40 @@ def evaluate_tagger(archive: Archive, truth_path: str) -> dict:
     return evaluate(known, predicted)
 
 
-def rebuild_index(archive: Archive) -> int:
+def rebuild_index(archive: Archive, workers: int | None = None) -> int:
     """Build the search index anew from the store (the store is the truth; the index derived)."""
-    count = archive.index.rebuild(archive.messages())
+    count = _build_in_parallel(archive, 2000, workers, every=True)
+    if count is None:
+        count = archive.index.rebuild(archive.messages())
     archive.store.mark_all_indexed()
     return count
+
+
+def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every: bool) -> int | None:
+    """Build a fresh index from the store's messages not indexed as they are (with every,
+    all of them), one range of rows per core, each in a forked process; mark them indexed.
+    Return None, doing nothing, where that does not pay (few messages, one core)."""
+    store = archive.store
+    count = workers if workers is not None else _workers()
+    ranges = store.id_ranges(count, every=every) if count > 1 and sys.platform.startswith("linux") else []
+    if len(ranges) < 2 or ranges[-1][1] - ranges[0][0] < PARALLEL_INDEX_MIN:
+        return None
+    redacted = {row["message_id"] for row in store.redactions()}
+
+    def part(low: int, high: int) -> Callable[[], Iterator[dict]]:
+        def records() -> Iterator[dict]:
+            # A forked child: it opens connections of its own, never uses its parent's.
+            store.engine.dispose(close=False)
+            after = low - 1
+            while rows := store.unindexed(after=after, limit=chunk, upto=high, every=every):
+                after = rows[-1][0]
+                yield from archive.records([mid for _, mid in rows if mid not in redacted])
+        return records
+
+    built = archive.index.rebuild_parallel([part(low, high) for low, high in ranges])
+    for low, high in ranges:
+        store.mark_indexed(low, high)
+    return built
 
 
 def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from sqlalchemy import Integer, bindparam, case, create_engine, event, func, select, update
+from sqlalchemy import Integer, bindparam, case, create_engine, event, func, select, true, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -492,14 +492,33 @@ class Store:
             return list(conn.execute(select(s.threads.c.thread_id)).scalars())
 
     # --- the search index's bookkeeping ---------------------------------------------------
-    def unindexed(self, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
+    def unindexed(self, after: int = 0, limit: int = 1000, upto: int | None = None,
+                  every: bool = False) -> list[tuple[int, str]]:
         """Return up to limit (row id, Message-ID) of messages the index does not hold as they
-        are, in row order after the given row id."""
+        are (with every, of all messages), in row order after the given row id (up to upto)."""
         m = s.messages.c
+        query = select(m.id, m.message_id).where(m.id > after)
+        if not every:
+            query = query.where(m.indexed.is_(False))
+        if upto is not None:
+            query = query.where(m.id <= upto)
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(
-                select(m.id, m.message_id).where(m.indexed.is_(False)).where(m.id > after)
-                .order_by(m.id).limit(limit))]
+            return [tuple(r) for r in conn.execute(query.order_by(m.id).limit(limit))]
+
+    def id_ranges(self, parts: int, every: bool = False) -> list[tuple[int, int]]:
+        """Split the messages not indexed as they are (with every, all messages) into at most
+        parts ranges of row ids holding about as many each."""
+        m = s.messages.c
+        wanted = true() if every else m.indexed.is_(False)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(s.messages).where(wanted)).scalar_one()
+            if not total:
+                return []
+            starts = sorted({conn.execute(select(m.id).where(wanted).order_by(m.id).limit(1)
+                                          .offset(i * total // parts)).scalar_one()
+                             for i in range(parts)})
+            last = conn.execute(select(func.max(m.id)).where(wanted)).scalar_one()
+        return [(low, high - 1) for low, high in zip(starts, starts[1:])] + [(starts[-1], last)]
 
     def mark_indexed(self, low: int, high: int) -> None:
         """Mark the messages of a row id range as indexed (an ingest is the only writer)."""

@@ -130,7 +130,11 @@ def run_cli(args: list[str]) -> tuple[dict | None, float, float, float]:
     watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"archiver {' '.join(args)} failed with exit code {proc.returncode}")
-    return (json.loads(out) if out.strip() else None), wall, peak_rss[0] / 1024, peak_pss[0] / 1024
+    try:
+        report = json.loads(out)
+    except ValueError:   # a command without a JSON report
+        report = {"output": out.decode(errors="replace")}
+    return report, wall, peak_rss[0] / 1024, peak_pss[0] / 1024
 
 
 def ingest(data: Path, sources: list[Path]) -> tuple[dict, float, float, float]:

@@ -19,7 +19,8 @@ from .packed import _np_varints, _unvarints, _varints
 from .parse import MAX_EXPANSION, _parse
 from .schema import FACETS, INDEX_FORMAT, MULTI, NO_DATE, SCHEMA
 from .schema import _Codes, _Positions, _Prepared, _Text  # noqa: F401  (named in pickled schemas)
-from .searchindex import MAX_PAGE, SEGMENT_DOCS, Found, Hit, SearchIndex
+from .build import SEGMENT_DOCS
+from .searchindex import MAX_PAGE, Found, Hit, SearchIndex
 from .snippets import snippet
 
 __all__ = ["FACETS", "INDEX_FORMAT", "MAX_EXPANSION", "MAX_PAGE", "MULTI", "NO_DATE", "SCHEMA",

@@ -20,6 +20,7 @@ from whoosh.query.qcore import QueryError as WhooshQueryError
 from ..errors import QueryError
 from ..querylang import prepare
 from .analysis import _micros, document
+from .build import build_parallel, write_segments
 from .codec import IndexFormatError, _check, _writer
 from .match import _in_dates, _match, _View
 from .parse import _asks_quoted, _parse, _terms_of
@@ -27,7 +28,6 @@ from .schema import FACETS, NO_DATE, SCHEMA
 from .snippets import snippet
 
 MAX_PAGE = 100
-SEGMENT_DOCS = 50_000   # a rebuild writes a segment per this many messages (bounds memory)
 
 
 @dataclass
@@ -124,31 +124,31 @@ class SearchIndex:
     def rebuild(self, records: Iterable[dict]) -> int:
         """Build a fresh index beside the old one and swap it in (readers keep the old files).
         A segment is written every SEGMENT_DOCS messages, so memory stays bounded."""
+        fresh = self._fresh()
+        count = write_segments(index.create_in(fresh, SCHEMA), records)
+        self._swap(fresh)
+        return count
+
+    def rebuild_parallel(self, parts: list[Callable[[], Iterable[dict]]]) -> int:
+        """Build a fresh index from several streams of records at once, each in a forked
+        process (build.py), and swap it in. A part's callable runs in its child: it must open
+        what it reads."""
+        fresh = self._fresh()
+        try:
+            count = build_parallel(fresh, parts)
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+        self._swap(fresh)
+        return count
+
+    def _fresh(self) -> Path:
         fresh = self.path.with_name(self.path.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
-        ix = index.create_in(fresh, SCHEMA)
-        records = iter(records)
-        count = 0
-        while True:
-            writer = _writer(ix)
-            added = 0
-            try:
-                for record in records:
-                    writer.add_document(**document(record))
-                    added += 1
-                    if added == SEGMENT_DOCS:
-                        break
-            except BaseException:
-                writer.cancel()
-                raise
-            if added:
-                writer.commit(merge=False)
-            else:
-                writer.cancel()
-            count += added
-            if added < SEGMENT_DOCS:
-                break
+        return fresh
+
+    def _swap(self, fresh: Path) -> None:
         self.close()
         old = self.path.with_name(self.path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -156,7 +156,6 @@ class SearchIndex:
             self.path.rename(old)
         fresh.rename(self.path)
         shutil.rmtree(old, ignore_errors=True)
-        return count
 
     def _current(self):
         with self._lock:

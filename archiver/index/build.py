@@ -1,0 +1,93 @@
+"""Writing an index's segments: in this process, or in forked processes side by side."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+from whoosh import index
+from whoosh.index import TOC
+
+from ..errors import ArchiverError
+from .analysis import document
+from .codec import _writer
+from .schema import SCHEMA
+
+SEGMENT_DOCS = 50_000   # a build writes a segment per this many messages (bounds memory)
+
+
+def write_segments(ix, records: Iterable[dict]) -> int:
+    """Add records to an index as new segments of at most SEGMENT_DOCS documents each."""
+    records = iter(records)
+    count = 0
+    while True:
+        writer = _writer(ix)
+        added = 0
+        try:
+            for record in records:
+                writer.add_document(**document(record))
+                added += 1
+                if added == SEGMENT_DOCS:
+                    break
+        except BaseException:
+            writer.cancel()
+            raise
+        if added:
+            writer.commit(merge=False)
+        else:
+            writer.cancel()
+        count += added
+        if added < SEGMENT_DOCS:
+            return count
+
+
+def build_parallel(fresh: Path, parts: list[Callable[[], Iterable[dict]]]) -> int:
+    """Write each part's records into segments of its own, in a forked process per part, and
+    make the empty directory fresh one index of all their segments; return the documents.
+    Analysis and Whoosh's per-document work are most of a build, and a process uses one core."""
+    context = multiprocessing.get_context("fork")
+    children = []
+    for number, records in enumerate(parts):
+        where = fresh / f"part-{number}"
+        where.mkdir()
+        child = context.Process(target=_build_part, args=(records, where), daemon=True)
+        child.start()
+        children.append((child, where))
+    for child, _ in children:
+        child.join()
+    for child, where in children:
+        if child.exitcode != 0:
+            error = where / "error"
+            raise ArchiverError(f"building the search index failed (exit code {child.exitcode})"
+                                + (f":\n{error.read_text()}" if error.exists() else ""))
+    ix = index.create_in(fresh, SCHEMA)
+    segments, count = [], 0
+    for _, where in children:
+        segments += index.open_dir(where)._segments()
+        count += int((where / "count").read_text())
+        for item in where.iterdir():
+            # Segment files are named by their random segment id: they cannot collide.
+            if item.name.startswith(ix.indexname + "_") and not item.name.endswith(".toc"):
+                item.rename(fresh / item.name)
+        for item in where.iterdir():
+            item.unlink()
+        where.rmdir()
+    TOC(ix.schema, segments, ix.latest_generation() + 1).write(ix.storage, ix.indexname)
+    return count
+
+
+def _build_part(records: Callable[[], Iterable[dict]], where: Path) -> None:
+    """A forked child's part of a parallel build: its segments, its count, or its error."""
+    code = 0
+    try:
+        count = write_segments(index.create_in(where, SCHEMA), records())
+        (where / "count").write_text(str(count))
+    except BaseException:   # everything, even an interrupt, is reported to the parent
+        (where / "error").write_text(traceback.format_exc())
+        code = 1
+    finally:
+        # The child leaves at once: the parent's exit handlers and buffers are not its own.
+        os._exit(code)
