@@ -127,7 +127,7 @@ threads = Table(
     Column("first_date", DateTime, nullable=True),
     Column("last_date", DateTime, nullable=True),
     Index("ix_threads_last", "last_date"),
-    Index("ix_threads_first", "first_date"),
+    Index("ix_threads_first", "first_date", "thread_id"),   # in order, ties too: neighbours
     # Subject grouping asks for a subject's threads by when they began.
     Index("ix_threads_subject_first", "subject_key", "first_date"),
 )

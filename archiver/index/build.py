@@ -19,8 +19,9 @@ from .schema import SCHEMA
 SEGMENT_DOCS = 50_000   # a build writes a segment per this many messages (bounds memory)
 
 
-def write_segments(ix, records: Iterable[dict]) -> int:
-    """Add records to an index as new segments of at most SEGMENT_DOCS documents each."""
+def write_segments(ix, records: Iterable[dict], size: int | None = None) -> int:
+    """Add records to an index as new segments of at most size (SEGMENT_DOCS) documents each."""
+    size = size or SEGMENT_DOCS
     records = iter(records)
     count = 0
     while True:
@@ -30,7 +31,7 @@ def write_segments(ix, records: Iterable[dict]) -> int:
             for record in records:
                 writer.add_document(**document(record))
                 added += 1
-                if added == SEGMENT_DOCS:
+                if added == size:
                     break
         except BaseException:
             writer.cancel()
@@ -40,20 +41,23 @@ def write_segments(ix, records: Iterable[dict]) -> int:
         else:
             writer.cancel()
         count += added
-        if added < SEGMENT_DOCS:
+        if added < size:
             return count
 
 
 def build_parallel(fresh: Path, parts: list[Callable[[], Iterable[dict]]]) -> int:
     """Write each part's records into segments of its own, in a forked process per part, and
     make the empty directory fresh one index of all their segments; return the documents.
-    Analysis and Whoosh's per-document work are most of a build, and a process uses one core."""
+    Analysis and Whoosh's per-document work are most of a build, and a process uses one core.
+    A segment is built in memory: the parts' segments are smaller, so that together they hold
+    no more than one build in one process would."""
     context = multiprocessing.get_context("fork")
+    size = max(SEGMENT_DOCS // len(parts), 10_000)
     children = []
     for number, records in enumerate(parts):
         where = fresh / f"part-{number}"
         where.mkdir()
-        child = context.Process(target=_build_part, args=(records, where), daemon=True)
+        child = context.Process(target=_build_part, args=(records, where, size), daemon=True)
         child.start()
         children.append((child, where))
     for child, _ in children:
@@ -79,11 +83,11 @@ def build_parallel(fresh: Path, parts: list[Callable[[], Iterable[dict]]]) -> in
     return count
 
 
-def _build_part(records: Callable[[], Iterable[dict]], where: Path) -> None:
+def _build_part(records: Callable[[], Iterable[dict]], where: Path, size: int) -> None:
     """A forked child's part of a parallel build: its segments, its count, or its error."""
     code = 0
     try:
-        count = write_segments(index.create_in(where, SCHEMA), records())
+        count = write_segments(index.create_in(where, SCHEMA), records(), size)
         (where / "count").write_text(str(count))
     except BaseException:   # everything, even an interrupt, is reported to the parent
         (where / "error").write_text(traceback.format_exc())
