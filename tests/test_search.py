@@ -1221,3 +1221,29 @@ def test_an_index_built_in_parallel_answers_as_one_built_in_one_process(tmp_path
     assert matched(results(fresh)) == matched(one)
     archive.store.close()
     fresh.store.close()
+
+
+def test_updates_merge_their_small_segments_and_never_a_big_one(tmp_path, monkeypatch):
+    import archiver.index.build
+    monkeypatch.setattr(archiver.index.build, "SEGMENT_DOCS", 4)
+    monkeypatch.setattr(archiver.index.build, "SMALL_SEGMENT", 3)
+    monkeypatch.setattr(archiver.index.build, "SMALL_SEGMENTS", 3)
+    archive = open_archive(tmp_path / "data")
+
+    def segments() -> dict[str, int]:
+        return {reader.segment().segment_id(): reader.doc_count_all()
+                for reader, _ in archive.index._view().leaves}
+
+    first = [mail(f"big{i}@seg.example", f"quokka number {i}.\n", hour=i) for i in range(12)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
+    big = segments()
+    assert sorted(big.values()) == [4, 4, 4]
+    for n in range(4):
+        ingest(archive.store, [write_mbox(tmp_path / f"u{n}.mbox", [mail(f"new{n}@seg.example", "quokka.\n", hour=20)])],
+               "alpha", workers=1, archive=archive)
+        found = segments()
+        assert {sid: count for sid, count in found.items() if sid in big} == big   # never merged
+        # One small segment per update; an update finding three writes them into its own.
+        assert sorted(count for sid, count in found.items() if sid not in big) == ([1] * (n + 1) if n < 3 else [4])
+    assert total(archive, "quokka") == 16
+    archive.store.close()

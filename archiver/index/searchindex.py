@@ -20,7 +20,7 @@ from whoosh.query.qcore import QueryError as WhooshQueryError
 from ..errors import QueryError
 from ..querylang import prepare
 from .analysis import _micros, document
-from .build import build_parallel, write_segments
+from .build import build_parallel, merge_small, write_segments
 from .codec import IndexFormatError, _check, _writer
 from .match import _in_dates, _match, _View
 from .parse import _asks_quoted, _parse, _terms_of
@@ -118,7 +118,7 @@ class SearchIndex:
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        writer.commit(mergetype=merge_small)
         return total
 
     def rebuild(self, records: Iterable[dict]) -> int:
@@ -311,7 +311,7 @@ class SearchIndex:
             writer.cancel()
             raise
         if count:
-            writer.commit()
+            writer.commit(mergetype=merge_small)
         else:
             writer.cancel()
         return count
