@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select
 from . import briefing, config
 from . import schema as s
 from .signons import is_statement, recognise, signers
+from .sqltime import by_date, by_date_desc, month_key, week_key
 from .store import CHUNK
 from .topics import cached_taxonomy
 
@@ -91,7 +92,7 @@ class Browse:
     def months(self, list_name: str | None = None) -> list[dict]:
         """Return the months with messages (newest first) and their message counts."""
         m = s.messages.c
-        month = func.strftime("%Y-%m", m.date)
+        month = month_key(m.date)
         query = select(month, func.count()).where(m.date.is_not(None), _shown(m, self.hidden))
         query = self._in_list(query, list_name).group_by(month).order_by(month.desc())
         with self.engine.connect() as conn:
@@ -125,7 +126,8 @@ class Browse:
         base = self._in_list(select(m.thread_id, func.min(m.date).label("low"),
                                     func.max(m.date).label("high"), func.count().label("n"))
                              .where(and_(*where)), list_name).group_by(m.thread_id)
-        order = [func.min(m.date), m.thread_id] if oldest_first else [func.max(m.date).desc(), m.thread_id]
+        order = ([by_date(func.min(m.date)), m.thread_id] if oldest_first
+                 else [by_date_desc(func.max(m.date)), m.thread_id])
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
             rows = conn.execute(base.order_by(*order).limit(limit).offset(offset)).all()
@@ -142,7 +144,8 @@ class Browse:
         """Every thread (or a topic's), from the threads table and its date indexes, without
         grouping their messages."""
         t, tt = s.threads.c, s.thread_topics.c
-        order = [t.first_date, t.thread_id] if oldest_first else [t.last_date.desc(), t.thread_id]
+        order = ([by_date(t.first_date), t.thread_id] if oldest_first
+                 else [by_date_desc(t.last_date), t.thread_id])
         chosen = select(t.thread_id)
         counted = select(func.count()).select_from(s.threads)
         if topic:
@@ -313,7 +316,7 @@ class Browse:
         if thread_id:
             query = query.where(m.thread_id == thread_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(m.date.desc(), m.id.desc()).limit(limit)).all()
+            rows = conn.execute(query.order_by(by_date_desc(m.date), m.id.desc()).limit(limit)).all()
             return list(self._records(conn, rows))
 
     def thread_records(self, thread_id: str, limit: int) -> list[dict]:
@@ -321,7 +324,7 @@ class Browse:
         m = s.messages.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(s.messages).where(m.thread_id == thread_id)
-                                .order_by(m.date, m.id).limit(limit)).all()
+                                .order_by(by_date(m.date), m.id).limit(limit)).all()
             return list(self._records(conn, rows))
 
     def month_messages(self, list_name: str, month: str, *, limit: int = FLAT_PAGE,
@@ -334,7 +337,7 @@ class Browse:
                               .where(m.date >= start, m.date < end, _shown(m, self.hidden)), list_name)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            rows = conn.execute(query.order_by(m.date, m.id).limit(limit).offset(offset)).all()
+            rows = conn.execute(query.order_by(by_date(m.date), m.id).limit(limit).offset(offset)).all()
         return {"total": total, "messages": [{**r._mapping, "date": iso(r.date)} for r in rows]}
 
     # --- topics ------------------------------------------------------------------------------
@@ -372,7 +375,7 @@ class Browse:
         message (tens of thousands in a large archive): `topic` keeps them until a write."""
         mt, m = s.message_topics.c, s.messages.c
         tagged = select(m.id).join(s.message_topics, mt.message == m.id).where(mt.topic == slug)
-        week = func.date(m.date, "weekday 0", "-6 days")
+        week = week_key(m.date)
         with self.engine.connect() as conn:
             people = conn.execute(select(m.from_key, func.max(m.from_name), func.max(m.from_address),
                                          func.count()).where(m.id.in_(tagged), m.from_key != "", _shown(m, self.hidden))
@@ -385,7 +388,7 @@ class Browse:
     def weekly_by_topic(self) -> dict:
         """Return messages per week (Monday) per topic, and untagged, for the stats page."""
         mt, m = s.message_topics.c, s.messages.c
-        week = func.date(m.date, "weekday 0", "-6 days")
+        week = week_key(m.date)
         with self.engine.connect() as conn:
             tagged = conn.execute(select(week, mt.topic, func.count())
                                   .join(s.message_topics, mt.message == m.id)
@@ -423,7 +426,7 @@ class Browse:
             names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key, _shown(m, self.hidden))
                                               .group_by(m.from_name).order_by(func.count().desc())) if n]
             rows = conn.execute(select(s.messages).where(m.from_key == key, _shown(m, self.hidden))
-                                .order_by(m.date, m.id).limit(limit).offset(offset)).all()
+                                .order_by(by_date(m.date), m.id).limit(limit).offset(offset)).all()
             records = list(self._records(conn, rows))
             summaries = self._summaries(conn, sorted({r["thread_id"] for r in records if r["thread_id"]}))
             dossier = self._dossier(conn, key)
@@ -465,7 +468,7 @@ class Browse:
         # Each message counts once, under its best-scored topic, as the page groups it.
         best: dict[int, tuple[float, str, str]] = {}
         for pk, when, topic, score in conn.execute(
-                select(m.id, func.strftime("%Y-%m", m.date), mt.topic, mt.score)
+                select(m.id, month_key(m.date), mt.topic, mt.score)
                 .select_from(s.messages.outerjoin(s.message_topics, mt.message == m.id))
                 .where(m.from_key == key, _shown(m, self.hidden))):
             mark = (score or 0.0, topic or "", when or "undated")
@@ -484,7 +487,7 @@ class Browse:
                          _shown(m, self.hidden))
         started_total = conn.execute(select(func.count()).where(*started_where)).scalar_one()
         started_ids = list(conn.execute(select(m.thread_id).where(*started_where)
-                                        .order_by(m.date.desc(), m.id).limit(shown)).scalars())
+                                        .order_by(by_date_desc(m.date), m.id).limit(shown)).scalars())
         started = self._summaries(conn, started_ids)
         # A reply sits in its parent's thread: the thread index finds them without a scan.
         theirs = (select(m.thread_id).where(m.from_key == key, m.thread_id.is_not(None), _shown(m, self.hidden))
@@ -494,7 +497,7 @@ class Browse:
             m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key, _shown(m, self.hidden))
         # Bounded: a prolific writer's page lists the latest replies, not all of them.
         total_replies = conn.execute(select(func.count()).select_from(replies.subquery())).scalar_one()
-        rows = conn.execute(replies.order_by(m.date.desc(), m.id.desc()).limit(1000)).all()
+        rows = conn.execute(replies.order_by(by_date_desc(m.date), m.id.desc()).limit(1000)).all()
         repliers: dict[str, dict] = {}
         for r in rows:
             who = repliers.setdefault(r.from_key, {"key": r.from_key, "name": r.from_name or r.from_address.partition("@")[0],
@@ -507,7 +510,7 @@ class Browse:
         theirs_rows = conn.execute(
             select(m.id, m.thread_id, t.subject, m.msg_hash, m.date, m.from_name, m.from_address)
             .join(s.threads, t.thread_id == m.thread_id).where(m.from_key == key, _shown(m, self.hidden))
-            .order_by(m.date, m.id).limit(2000)).all()
+            .order_by(by_date(m.date), m.id).limit(2000)).all()
         own_words = self._own(conn, [r.id for r in theirs_rows])
         for pk, tid, subject, h, date, name, address in theirs_rows:
             found = recognise(own_words.get(pk, ""), sender=name, organisation=self._known_org(address),
@@ -556,7 +559,7 @@ class Browse:
             rows = conn.execute(select(m.id, m.thread_id, m.msg_hash, m.message_id, m.parent_id, m.date,
                                        m.from_key, m.from_name, m.from_address, m.language, m.subject)
                                 .where(m.thread_id.in_(thread_ids[i:i + CHUNK]), _shown(m, self.hidden))
-                                .order_by(m.date, m.id)).all()
+                                .order_by(by_date(m.date), m.id)).all()
             own = self._own(conn, [r.id for r in rows])
             for r in rows:
                 row = dict(r._mapping)

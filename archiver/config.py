@@ -22,7 +22,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "indexes", "Directory holding the SQLite store and the search index."),
-    Setting("database_url", "", "SQLAlchemy URL of the store; empty means <data_dir>/archive.sqlite3."),
+    Setting("database_url", "", "SQLAlchemy URL of the store; empty means <data_dir>/archive.sqlite3 "
+            "(PostgreSQL: postgresql+psycopg://user@host/db)."),
     Setting("realdata_dir", "../shared/realdata", "Third-party mail used by conformance tests (read in place)."),
     Setting("organisations_file", "fixtures/organisations.toml",
             "Mail domain -> organisation names (TOML); relative paths start at the project root."),

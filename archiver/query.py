@@ -15,6 +15,7 @@ from .errors import ArchiverError, QueryError
 from . import schema as s
 from .index import Found, SearchIndex
 from .querylang import MAX_QUERY  # noqa: F401  (the web bounds queries by it)
+from .sqltime import by_date
 from .orgs import Organisations, load_organisations
 from .packing import unpack_texts
 from .store import CHUNK, Store
@@ -71,16 +72,17 @@ class Archive(Browse):
     def messages(self, list_name: str | None = None) -> Iterator[dict]:
         """Yield every message (of one list, or all) in date order, as export records."""
         m = s.messages.c
-        query = select(s.messages).order_by(m.date, m.id)
+        query = select(s.messages).order_by(by_date(m.date), m.id)
         if list_name is not None:
             query = query.where(m.id.in_(
                 select(s.message_lists.c.message).join(s.lists, s.lists.c.id == s.message_lists.c.list)
                 .where(s.lists.c.name == list_name)))
         with self.engine.connect() as conn:
-            # Stream: rows are fetched as they are written out, memory stays flat.
-            result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
-            for batch in result.partitions(CHUNK):
-                yield from self._records(conn, batch)
+            # Stream: rows are fetched as they are written out, memory stays flat. A reader
+            # that stops early closes the result: in PostgreSQL it is a server-side cursor.
+            with conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query) as result:
+                for batch in result.partitions(CHUNK):
+                    yield from self._records(conn, batch)
 
     def records(self, message_ids: list[str]) -> list[dict]:
         """Return the records of these messages (those that exist), in the order given."""
@@ -247,7 +249,7 @@ class Archive(Browse):
         m = s.messages.c
         with self.engine.connect() as conn:
             return list(conn.execute(select(m.message_id).where(m.thread_id == thread_id)
-                                     .order_by(m.date, m.id).limit(limit)).scalars())
+                                     .order_by(by_date(m.date), m.id).limit(limit)).scalars())
 
     # --- research exports (archiver/dataset.py) ----------------------------------------------
     def scoped_records(self, *, list_name: str | None = None, thread_id: str | None = None,
@@ -269,10 +271,10 @@ class Archive(Browse):
         if until is not None:
             query = query.where(m.date < until)
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
-                query.order_by(m.date, m.id))
-            for batch in result.partitions(CHUNK):
-                yield from self._records(conn, batch)
+            with conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+                    query.order_by(by_date(m.date), m.id)) as result:   # closed if left early, as above
+                for batch in result.partitions(CHUNK):
+                    yield from self._records(conn, batch)
 
     def senders(self, message_ids: list[str]) -> dict[str, tuple[str, str]]:
         """Return (from_address, from_name) of each of these messages that is stored."""

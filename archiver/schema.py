@@ -2,8 +2,43 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        MetaData, String, Table, Text, UniqueConstraint)
+                        MetaData, String, Table, Text, TypeDecorator, UniqueConstraint)
+
+
+class MailText(TypeDecorator):
+    """TEXT in both databases. PostgreSQL's text cannot hold NUL, which hostile mail puts in
+    headers (ids, subjects, names), so there NUL is written as U+E000 "0" and U+E000 (a
+    private-use character) as itself twice, and read back as it was: values, lookups and the
+    ids the store compares in Python stay the same. SQLite stores text as it is, unprocessed."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return _escape_nul if dialect.name == "postgresql" else None
+
+    def result_processor(self, dialect, coltype):
+        return _unescape_nul if dialect.name == "postgresql" else None
+
+
+_ESC = "\ue000"
+_ESCAPED = re.compile(_ESC + "(.)", re.DOTALL)
+
+
+def _escape_nul(value):
+    if isinstance(value, str) and ("\x00" in value or _ESC in value):
+        return value.replace(_ESC, _ESC + _ESC).replace("\x00", _ESC + "0")
+    return value
+
+
+def _unescape_nul(value):
+    if isinstance(value, str) and _ESC in value:
+        return _ESCAPED.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), value)
+    return value
+
 
 metadata = MetaData()
 SCHEMA_VERSION = 6   # raise on any change; a store of another version is refused with advice
@@ -30,29 +65,29 @@ raws = Table(
 messages = Table(
     "messages", metadata,
     Column("id", Integer, primary_key=True),
-    Column("message_id", Text, nullable=False, unique=True),
+    Column("message_id", MailText, nullable=False, unique=True),
     Column("msg_hash", String(32), nullable=False, unique=True),
     Column("synthetic_id", Boolean, nullable=False, default=False),
     Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("subject_norm", Text, nullable=False),
+    Column("subject", MailText, nullable=False),
+    Column("subject_norm", MailText, nullable=False),
     # subject_norm lower-cased by Python (SQL's lower() folds ASCII only): the threading key.
-    Column("subject_key", Text, nullable=False, default=""),
+    Column("subject_key", MailText, nullable=False, default=""),
     Column("is_reply", Boolean, nullable=False, default=False),
-    Column("from_name", Text, nullable=False),
-    Column("from_address", Text, nullable=False),
+    Column("from_name", MailText, nullable=False),
+    Column("from_address", MailText, nullable=False),
     Column("from_key", String(16), nullable=False, default=""),   # ids.person_key(from_address)
     Column("date", DateTime, nullable=True),               # UTC, naive in SQL
     Column("date_offset", Integer, nullable=True),         # sender's offset in minutes
-    Column("in_reply_to", Text, nullable=True),
-    Column("refs", Text, nullable=False, default=""),      # threading chain, space-separated
+    Column("in_reply_to", MailText, nullable=True),
+    Column("refs", MailText, nullable=False, default=""),      # threading chain, space-separated
     Column("content_type", String(100), nullable=False),
     Column("charset", String(40), nullable=True),
     Column("language", String(8), nullable=False, default=""),
-    Column("degraded", Text, nullable=False, default=""),        # space-separated reasons
-    Column("archive_url", Text, nullable=True),
+    Column("degraded", MailText, nullable=False, default=""),        # space-separated reasons
+    Column("archive_url", MailText, nullable=True),
     Column("thread_id", String(32), nullable=True),
-    Column("parent_id", Text, nullable=True),
+    Column("parent_id", MailText, nullable=True),
     Column("depth", Integer, nullable=True),
     # False until the search index holds this message as it is now (new, re-threaded, or in a
     # new list); the index is brought up to date from these rows, crash or not.
@@ -60,7 +95,9 @@ messages = Table(
     Index("ix_messages_thread", "thread_id"),
     Index("ix_messages_indexed", "indexed"),
     Index("ix_messages_date", "date"),
-    Index("ix_messages_from", "from_address"),
+    # A hash index in PostgreSQL: a btree there refuses a key over a few kB, and a hostile
+    # From can be 16 kB (SQLite has no such bound; its DDL is unchanged).
+    Index("ix_messages_from", "from_address", postgresql_using="hash"),
     Index("ix_messages_from_key", "from_key"),
 )
 
@@ -86,7 +123,7 @@ message_lists = Table(
 # Who names an id in References: threading finds the messages naming a new one.
 refs = Table(
     "refs", metadata,
-    Column("ref_id", Text, primary_key=True),
+    Column("ref_id", MailText, primary_key=True),
     Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
     sqlite_with_rowid=False,
 )
@@ -95,12 +132,12 @@ sources = Table(
     "sources", metadata,
     Column("id", Integer, primary_key=True),
     Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False),
-    Column("message_id", Text, nullable=True),             # null for a rejected message
+    Column("message_id", MailText, nullable=True),             # null for a rejected message
     Column("list", String(200), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("location", Text, nullable=False),
-    Column("envelope", Text, nullable=True),
-    Column("archive_url", Text, nullable=True),
+    Column("location", MailText, nullable=False),
+    Column("envelope", MailText, nullable=True),
+    Column("archive_url", MailText, nullable=True),
     Column("seen_at", DateTime, nullable=False),
     UniqueConstraint("raw_sha256", "list", "location", name="uq_sources_where"),
     Index("ix_sources_message", "message_id"),
@@ -110,26 +147,29 @@ rejected = Table(
     "rejected", metadata,
     Column("id", Integer, primary_key=True),
     Column("raw_sha256", String(64), ForeignKey("raws.sha256"), nullable=False, unique=True),
-    Column("reason", Text, nullable=False),
+    Column("reason", MailText, nullable=False),
     Column("list", String(200), nullable=False),
-    Column("location", Text, nullable=False),
+    Column("location", MailText, nullable=False),
     Column("seen_at", DateTime, nullable=False),
 )
 
 threads = Table(
     "threads", metadata,
     Column("thread_id", String(32), primary_key=True),
-    Column("root_id", Text, nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("subject_norm", Text, nullable=False),
-    Column("subject_key", Text, nullable=False, default=""),
+    Column("root_id", MailText, nullable=False),
+    Column("subject", MailText, nullable=False),
+    Column("subject_norm", MailText, nullable=False),
+    Column("subject_key", MailText, nullable=False, default=""),
     Column("size", Integer, nullable=False),
     Column("first_date", DateTime, nullable=True),
     Column("last_date", DateTime, nullable=True),
     Index("ix_threads_last", "last_date"),
     Index("ix_threads_first", "first_date", "thread_id"),   # in order, ties too: neighbours
-    # Subject grouping asks for a subject's threads by when they began.
-    Index("ix_threads_subject_first", "subject_key", "first_date"),
+    # Subject grouping asks for a subject's threads by when they began. In PostgreSQL a hash
+    # index on the subject alone (a hash index has one column; a btree refuses long subjects):
+    # a subject's few threads are then sorted by date.
+    Index("ix_threads_subject_first", "subject_key", "first_date").ddl_if(dialect="sqlite"),
+    Index("ix_threads_subject_key", "subject_key", postgresql_using="hash").ddl_if(dialect="postgresql"),
 )
 
 # Agenda topics of a message (from its own words) and of a thread (weighted, overrides applied).
@@ -154,9 +194,9 @@ thread_topics = Table(
 # Stand-ins for referenced but missing messages, so a thread's tree can be drawn.
 dummies = Table(
     "dummies", metadata,
-    Column("message_id", Text, primary_key=True),
+    Column("message_id", MailText, primary_key=True),
     Column("thread_id", String(32), nullable=False),
-    Column("parent_id", Text, nullable=True),
+    Column("parent_id", MailText, nullable=True),
     Column("depth", Integer, nullable=False),
     Index("ix_dummies_thread", "thread_id"),
 )
@@ -166,8 +206,8 @@ dummies = Table(
 # an expunged one has lost its raw bytes and texts as well.
 redactions = Table(
     "redactions", metadata,
-    Column("message_id", Text, primary_key=True),
-    Column("reason", Text, nullable=False),
+    Column("message_id", MailText, primary_key=True),
+    Column("reason", MailText, nullable=False),
     Column("redacted_at", DateTime, nullable=False),
     Column("expunged", Boolean, nullable=False, default=False),
 )

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 from sqlalchemy import Integer, bindparam, case, create_engine, event, func, select, true, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from . import schema as s
@@ -16,6 +16,7 @@ from .packing import pack, pack_texts, train, unpack, unpack_texts
 from .errors import StoreError
 from .ids import message_hash, person_key
 from .models import Message, Placement, RawMessage, ThreadInput
+from .sqltime import by_date
 
 CHUNK = 500  # bound on IN (...) lists: SQLite allows 32,766 parameters, PostgreSQL 65,535
 
@@ -46,14 +47,24 @@ class Store:
     """Open (and create) the store at a database URL."""
 
     def __init__(self, url: str):
+        shown = "the store"   # a URL SQLAlchemy cannot read is not repeated: it may hold a password
         try:
-            self.engine: Engine = create_engine(url, future=True)
-        except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL
-            raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+            parsed = make_url(url)
+            shown = repr(parsed.render_as_string(hide_password=True))
+            # In PostgreSQL each connection's work is one snapshot, as _sqlite_begin makes it in
+            # SQLite: a page read while an ingest commits sees the store before or after it.
+            options = ({"isolation_level": "REPEATABLE READ"}
+                       if parsed.get_backend_name() == "postgresql" else {})
+            self.engine: Engine = create_engine(parsed, future=True, **options)
+        except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL or driver
+            raise StoreError(f"cannot open store {shown}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-        s.metadata.create_all(self.engine)
+        try:
+            s.metadata.create_all(self.engine)
+        except OperationalError as exc:   # a server that is down, a database that is not there
+            raise StoreError(f"cannot open store {shown}: {exc.orig}") from exc
         self._check_version()
         self._zdict = b""
 
@@ -307,7 +318,7 @@ class Store:
         begun before it and the first one (thread.py picks between them)."""
         t = s.threads.c
         same = select(t.thread_id).where(t.subject_key == subject.lower())
-        found = list(conn.execute(same.order_by(t.first_date, t.thread_id).limit(1)).scalars())
+        found = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
         if date is not None:
             found += conn.execute(same.where(t.first_date <= date)
                                   .order_by(t.first_date.desc(), t.thread_id).limit(1)).scalars()
@@ -324,7 +335,7 @@ class Store:
         (every thread of a common subject was re-threaded with each batch before)."""
         t = s.threads.c
         same = select(t.thread_id).where(t.subject_key == key)
-        found = list(conn.execute(same.order_by(t.first_date, t.thread_id).limit(1)).scalars())
+        found = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
         known = [d for d in dates if d is not None]
         if not found or not known:
             return found   # no thread of the subject yet, or only undated messages: the first
@@ -401,7 +412,7 @@ class Store:
             first = {}
             for tid, pk, depth, date in conn.execute(
                     select(m.thread_id, m.id, m.depth, m.date).where(m.thread_id.in_(part))
-                    .order_by(m.thread_id, m.depth, m.date, m.id)):
+                    .order_by(m.thread_id, m.depth, by_date(m.date), m.id)):
                 first.setdefault(tid, pk)
             roots = dict(conn.execute(select(m.thread_id, m.message_id)
                                       .where(m.thread_id.in_(part)).where(m.depth == 0)).all())

@@ -1,4 +1,4 @@
-"""Shared test fixtures: real stores on disk, the realdata folder, a built sample archive."""
+"""Shared test fixtures: real stores (SQLite, PostgreSQL), the realdata folder, a built sample archive."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from archiver.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "fixtures" / "sample"
+# The stores a module runs on when it overrides `backend` with these as params.
+BACKENDS = ("sqlite", "postgresql")
 
 
 def eml(mid: str, subject: str = "Topic", refs: tuple[str, ...] = (), body: str = "Body.\n",
@@ -40,13 +42,57 @@ def realdata() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server (ARCHIVE_TEST_POSTGRES_URL's, else one started for the session);
+    tests needing it skip, saying why, where there is none."""
+    from postgres import start
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install -e '.[test]')")
+    try:
+        server = start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def make_store(tmp_path):
-    """Return a factory of fresh SQLite stores in the test's temporary directory."""
+def backend() -> str:
+    """The database a test's stores live in: SQLite, unless its module overrides this fixture
+    with params=BACKENDS to run on PostgreSQL as well."""
+    return "sqlite"
+
+
+@pytest.fixture
+def store_url(backend, tmp_path, request):
+    """Return a factory of fresh store URLs: a SQLite file in the test's temporary directory,
+    or a new database on the PostgreSQL server, dropped after the test."""
+    if backend == "sqlite":
+        yield lambda name="store": f"sqlite:///{tmp_path / (name + '.sqlite3')}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    made: list[str] = []
+
+    def factory(name: str = "store") -> str:
+        made.append(server.create_database())
+        return made[-1]
+
+    yield factory
+    for url in made:
+        server.drop_database(url)
+
+
+@pytest.fixture
+def make_store(store_url):
+    """Return a factory of fresh stores of the test's backend."""
     stores: list[Store] = []
 
     def factory(name: str = "store") -> Store:
-        store = Store(f"sqlite:///{tmp_path / (name + '.sqlite3')}")
+        store = Store(store_url(name))
         stores.append(store)
         return store
 
@@ -60,46 +106,132 @@ def store(make_store) -> Store:
     return make_store()
 
 
+def _session_url(path: Path, server) -> str:
+    """A store URL for a session-wide archive: a SQLite file at path, or (given a server) a
+    new PostgreSQL database, which the server drops when the session ends."""
+    return f"sqlite:///{path}" if server is None else server.create_database()
+
+
 @pytest.fixture(scope="session")
-def sample_archive(tmp_path_factory) -> Archive:
-    """The bundled sample archive (both lists), ingested once per test session."""
+def sample_archives(tmp_path_factory):
+    """Return the bundled sample archive (both lists) in SQLite, or on the PostgreSQL server
+    given, ingested once per session."""
     if not (SAMPLE / "bestbits").is_dir():
         pytest.fail("fixtures/sample is missing: run python fixtures/generate.py")
-    path = tmp_path_factory.mktemp("sample") / "archive.sqlite3"
-    store = Store(f"sqlite:///{path}")
-    reports = {name: ingest(store, [str(SAMPLE / name)], name) for name in ("bestbits", "governance")}
-    archive = Archive(store)
-    archive.reports = reports
-    yield archive
-    store.close()
+    built: dict[str, Archive] = {}
+
+    def build(server=None) -> Archive:
+        backend = "sqlite" if server is None else "postgresql"
+        if backend not in built:
+            path = tmp_path_factory.mktemp("sample") / "archive.sqlite3"
+            store = Store(_session_url(path, server))
+            reports = {name: ingest(store, [str(SAMPLE / name)], name) for name in ("bestbits", "governance")}
+            built[backend] = Archive(store)
+            built[backend].reports = reports
+        return built[backend]
+
+    yield build
+    for archive in built.values():
+        archive.store.close()
 
 
 @pytest.fixture(scope="session")
-def web_data(tmp_path_factory) -> Path:
-    """A data directory holding the sample archive (both lists) with its search index."""
+def sample_archive(sample_archives) -> Archive:
+    """The bundled sample archive (both lists) in SQLite, ingested once per test session."""
+    return sample_archives()
+
+
+@pytest.fixture(scope="session")
+def web_datas(tmp_path_factory):
+    """Return (data directory, store URL) holding the sample archive (both lists) with its
+    search index, in SQLite or on the PostgreSQL server given, built once per session. The
+    index is Whoosh's, in the data directory, whatever the store."""
     from archiver.pipeline import update_index
 
-    data = tmp_path_factory.mktemp("webdata")
-    store = Store(config.database_url(data))
-    archive = Archive(store, index_dir=data / "whoosh")
-    for name in ("bestbits", "governance"):
-        ingest(store, [str(SAMPLE / name)], name, archive=archive)
-    update_index(archive)
-    if archive.index is not None:
-        archive.index.close()
-    store.close()
-    return data
+    built: dict[str, tuple[Path, str]] = {}
+
+    def build(server=None) -> tuple[Path, str]:
+        backend = "sqlite" if server is None else "postgresql"
+        if backend not in built:
+            data = tmp_path_factory.mktemp("webdata")
+            url = _session_url(data / "archive.sqlite3", server)
+            store = Store(url)
+            archive = Archive(store, index_dir=data / "whoosh")
+            for name in ("bestbits", "governance"):
+                ingest(store, [str(SAMPLE / name)], name, archive=archive)
+            update_index(archive)
+            if archive.index is not None:
+                archive.index.close()
+            store.close()
+            built[backend] = (data, url)
+        return built[backend]
+
+    return build
 
 
 @pytest.fixture(scope="session")
-def app(web_data):
-    """The Flask app over the sample archive."""
+def web_data(web_datas) -> Path:
+    """A data directory holding the sample archive (both lists, SQLite) with its search index."""
+    return web_datas()[0]
+
+
+def private_copy(request, tmp_path: Path, web_datas, monkeypatch) -> Path:
+    """A copy of the sample's data directory (store and index) a test may change, on the
+    backend request.param names; for PostgreSQL a copied database, which ARCHIVE_DATABASE_URL
+    names for the test (so the CLI, open_store and the app all find it) and which is dropped after."""
+    import shutil
+
+    server = on_backend(request)
+    source, url = web_datas(server)
+    copy = tmp_path / "data"
+    shutil.copytree(source, copy)
+    if server is not None:
+        clone = server.clone_database(url)
+        request.addfinalizer(lambda: server.drop_database(clone))
+        monkeypatch.setenv("ARCHIVE_DATABASE_URL", clone)
+    return copy
+
+
+def make_app(data: Path, url: str | None = None):
+    """The Flask app over a built sample archive (its data directory and store URL)."""
     from web import create_app
 
     # Rate limits are tested on their own (tests/test_web_limits.py); here they would only
     # count the suite's own requests.
-    return create_app({"DATA_DIR": str(web_data), "TESTING": True,
+    return create_app({"DATA_DIR": str(data), "DATABASE_URL": url, "TESTING": True,
                        "SEARCH_RATE": "100000 per minute", "EXPORT_RATE": "100000 per minute"})
+
+
+def on_backend(request):
+    """The PostgreSQL server when a parametrised fixture's param says so, else None (SQLite)."""
+    return request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def sample_on_both(request, web_datas):
+    """(data directory, store URL) of the sample archive in SQLite, then on PostgreSQL, with
+    ARCHIVE_DATABASE_URL naming the store meanwhile (so the CLI, open_store and create_app
+    find it from the data directory alone). A module opts in by taking this as its
+    `web_data` (the directory) and `app_on_both` as its `app`; its tests must then name any
+    other store by URL (make_store does), never by a data directory alone."""
+    data, url = web_datas(on_backend(request))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARCHIVE_DATABASE_URL", url)
+        yield data, url
+
+
+@pytest.fixture(scope="module")
+def app_on_both(sample_on_both):
+    """The Flask app over `sample_on_both`'s archive."""
+    app = make_app(*sample_on_both)
+    yield app
+    app.extensions["store"].close()
+
+
+@pytest.fixture(scope="session")
+def app(web_datas):
+    """The Flask app over the sample archive (SQLite)."""
+    return make_app(*web_datas())
 
 
 @pytest.fixture

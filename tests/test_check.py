@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -13,16 +12,14 @@ from archiver.check import check, repair
 from archiver.index import SearchIndex
 from archiver.pipeline import ingest, update_index
 from archiver.query import Archive, open_store
-from conftest import SAMPLE
+from conftest import BACKENDS, SAMPLE, private_copy
 from web.cli import main
 
 
-@pytest.fixture
-def data(tmp_path, web_data):
+@pytest.fixture(params=BACKENDS)
+def data(request, tmp_path, web_datas, monkeypatch):
     """A private copy of the sample archive (store and index) to damage."""
-    copy = tmp_path / "data"
-    shutil.copytree(web_data, copy)
-    return copy
+    return private_copy(request, tmp_path, web_datas, monkeypatch)
 
 
 @pytest.fixture
@@ -134,7 +131,7 @@ def test_update_index_deletes_redacted_messages(data, opened):
     # Indexing again (as an ingest does after a re-fetch) never brings it back.
     opened.store.mark_all_indexed()
     with opened.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE messages SET indexed = 0")
+        conn.exec_driver_sql("UPDATE messages SET indexed = false")
     assert update_index(opened) > 0
     assert record["message_id"] not in dict(opened.index.fingerprints())
     assert check(opened).agree

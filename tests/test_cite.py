@@ -19,6 +19,17 @@ RECORD = {"message_id": "a1@civil.example", "msg_hash": "abcdefghijklmnopqrstuvw
           "sources": []}
 
 
+@pytest.fixture(scope="module")
+def web_data(sample_on_both):
+    """This module reads the sample from a store in SQLite and from one on PostgreSQL."""
+    return sample_on_both[0]
+
+
+@pytest.fixture(scope="module")
+def app(app_on_both):
+    return app_on_both
+
+
 def fields(entry: str) -> dict[str, str]:
     """Read a BibTeX entry's fields (one per line, as the renderer writes them)."""
     found = {}

@@ -24,6 +24,7 @@ import pytest
 
 from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
+from conftest import BACKENDS, private_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 2000
@@ -212,18 +213,22 @@ def test_searches_while_the_index_is_rebuilt_see_the_same_totals(prepared, tmp_p
         assert len(set(seen)) == 1, (q, seen)
 
 
-def test_a_page_reads_one_snapshot_of_the_store(web_data, tmp_path):
+@pytest.fixture(params=BACKENDS)
+def copied(request, tmp_path, web_datas, monkeypatch):
+    """A private copy of the sample archive, in SQLite and on PostgreSQL."""
+    return private_copy(request, tmp_path, web_datas, monkeypatch)
+
+
+def test_a_page_reads_one_snapshot_of_the_store(copied):
     """A commit landing between two reads of one page (a thread's summary, then its messages)
     is not seen by the second: each reader's connection reads one snapshot."""
-    import shutil
     from dataclasses import replace
 
     from sqlalchemy import event
 
     from archiver.thread import thread as jwz
 
-    data = tmp_path / "data"
-    shutil.copytree(web_data, data)
+    data = copied
     reading, writing = open_store(data), open_store(data)
     try:
         archive = Archive(reading)

@@ -8,18 +8,32 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from archiver import config
 from archiver.cli import main
 from archiver.ids import person_key
 from archiver.query import Archive
 from archiver.store import Store
+from conftest import BACKENDS, make_app, on_backend
 from test_web import check_semantics, page
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def built(request, web_datas):
+    """The sample archive's data directory and store URL, in SQLite and on PostgreSQL."""
+    return web_datas(on_backend(request))
+
+
 @pytest.fixture(scope="module")
-def sample(web_data):
-    store = Store(config.database_url(web_data))
-    yield Archive(store, index_dir=web_data / "whoosh")
+def app(built):
+    app = make_app(*built)
+    yield app
+    app.extensions["store"].close()
+
+
+@pytest.fixture(scope="module")
+def sample(built):
+    data, url = built
+    store = Store(url)
+    yield Archive(store, index_dir=data / "whoosh")
     store.close()
 
 
@@ -37,8 +51,9 @@ def signer(records) -> str:
     return max(found, key=lambda a: (counts[a], a))
 
 
-def run(web_data, *args: str):
-    return CliRunner().invoke(main, ["--data", str(web_data), *args])
+def run(built, *args: str):
+    data, url = built
+    return CliRunner().invoke(main, ["--data", str(data), *args], env={"ARCHIVE_DATABASE_URL": url})
 
 
 def expected(records: list[dict], address: str) -> dict:
@@ -52,8 +67,8 @@ def expected(records: list[dict], address: str) -> dict:
             "topics": Counter(r["topics"][0] if r["topics"] else "" for r in mine)}
 
 
-def test_person_json_counts_what_the_records_say(web_data, records, signer):
-    result = run(web_data, "person", signer, "--format", "json")
+def test_person_json_counts_what_the_records_say(built, records, signer):
+    result = run(built, "person", signer, "--format", "json")
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)
     want = expected(records, signer)
@@ -80,8 +95,8 @@ def test_person_json_counts_what_the_records_say(web_data, records, signer):
     assert d["organisation"] == by_hash[d["signed"][0]["msg_hash"]]["organisation"]
 
 
-def test_person_text(web_data, records, signer):
-    result = run(web_data, "person", signer)
+def test_person_text(built, records, signer):
+    result = run(built, "person", signer)
     assert result.exit_code == 0, result.output
     want = expected(records, signer)
     text = result.output
@@ -95,10 +110,10 @@ def test_person_text(web_data, records, signer):
     assert not [a for a in others if a in text]
 
 
-def test_person_by_key_and_unknown(web_data, signer):
-    by_key = run(web_data, "person", person_key(signer), "--format", "json")
+def test_person_by_key_and_unknown(built, signer):
+    by_key = run(built, "person", person_key(signer), "--format", "json")
     assert by_key.exit_code == 0 and json.loads(by_key.output)["address"] == signer
-    missing = run(web_data, "person", "nobody@nowhere.example")
+    missing = run(built, "person", "nobody@nowhere.example")
     assert missing.exit_code == 1 and "nobody wrote from 'nobody@nowhere.example'" in missing.output
 
 

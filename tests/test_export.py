@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from archiver.cli import main
@@ -15,13 +16,19 @@ from archiver.export import CSV_FIELDS, RENDERERS, from_line, gzip_stream, mboxr
 from archiver.pipeline import ingest
 from archiver.query import Archive
 
-from conftest import eml
+from conftest import BACKENDS, eml
 
 RECORD = {"message_id": "a@x", "msg_hash": "h", "thread_id": "t", "date": "2012-10-02T08:00:00Z",
           "from_name": "Jane Doe", "from_address": "jane.doe@civil.example", "organisation": "Civil",
           "subject": 'A "quoted", subject', "lists": ["bestbits", "governance"],
           "topics": ["itu-itrs", "wsis"], "language": "en", "archive_url": None,
           "own_text": "Line one,\nline two.", "quoted_text": "> earlier", "extra": "not exported"}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Round trips re-ingest into stores in SQLite and on PostgreSQL."""
+    return request.param
 
 
 def test_render_knows_the_text_formats():

@@ -23,6 +23,17 @@ SALT = "a salt of more than sixteen characters"
 
 
 @pytest.fixture(scope="module")
+def web_data(sample_on_both):
+    """This module reads the sample from a store in SQLite and from one on PostgreSQL."""
+    return sample_on_both[0]
+
+
+@pytest.fixture(scope="module")
+def app(app_on_both):
+    return app_on_both
+
+
+@pytest.fixture(scope="module")
 def archive(web_data) -> Archive:
     store = Store(config.database_url(web_data))
     archive = Archive(store, index_dir=web_data / "whoosh")

@@ -18,6 +18,7 @@ import pytest
 from archiver import config
 from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
+from conftest import BACKENDS, on_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,25 +65,40 @@ def hostile_messages() -> list[bytes]:
     return out
 
 
-@pytest.fixture(scope="module")
-def hostile_dir(tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=BACKENDS)
+def hostile(request, tmp_path_factory) -> tuple[Path, str | None]:
+    """The hostile thread's data directory (its search index) and store URL: SQLite there, or
+    a PostgreSQL database."""
+    server = on_backend(request)
+    url = server.create_database() if server else None
     data = tmp_path_factory.mktemp("hostile")
     mbox = data / "hostile.mbox"
     with mbox.open("wb") as out:
         for raw in hostile_messages():
             out.write(b"From attacker@example Mon Nov  5 10:00:00 2012\n" + raw.replace(b"\r\n", b"\n") + b"\n")
-    store = open_store(data)
+    store = open_store(data, url)
     archive = Archive(store, index_dir=data / "whoosh")
     report = ingest(store, [str(mbox)], "bestbits", archive=archive)
     assert report.stored == 3
     archive.index.close()
     store.close()
-    return data
+    return data, url
 
 
 @pytest.fixture(scope="module")
-def pages(hostile_dir) -> list[str]:
-    store = open_store(hostile_dir)
+def hostile_dir(hostile) -> Path:
+    return hostile[0]
+
+
+def hostile_app(hostile, **settings):
+    from web import create_app
+
+    return create_app({"DATA_DIR": str(hostile[0]), "DATABASE_URL": hostile[1], **settings})
+
+
+@pytest.fixture(scope="module")
+def pages(hostile, hostile_dir) -> list[str]:
+    store = open_store(hostile_dir, hostile[1])
     archive = Archive(store, index_dir=hostile_dir / "whoosh")
     thread = archive.threads(limit=1)["threads"][0]
     messages = [m for m in archive.thread(thread["thread_id"])["messages"] if not m.get("missing")]
@@ -116,10 +132,8 @@ class Dangerous(HTMLParser):
                 self.found.append(f"{tag}[{name}={value[:30]}]")
 
 
-def test_pages_carry_no_markup_that_could_run(hostile_dir, pages):
-    from web import create_app
-
-    app = create_app({"DATA_DIR": str(hostile_dir), "SEARCH_RATE": "1000 per minute"})
+def test_pages_carry_no_markup_that_could_run(hostile, pages):
+    app = hostile_app(hostile, SEARCH_RATE="1000 per minute")
     client = app.test_client()
     try:
         for url in pages:
@@ -137,10 +151,8 @@ def test_pages_carry_no_markup_that_could_run(hostile_dir, pages):
         app.extensions["store"].close()
 
 
-def test_reply_links_cannot_add_headers(hostile_dir, pages):
-    from web import create_app
-
-    app = create_app({"DATA_DIR": str(hostile_dir)})
+def test_reply_links_cannot_add_headers(hostile, pages):
+    app = hostile_app(hostile)
     try:
         thread = app.test_client().get(next(u for u in pages if u.startswith("/thread/")))
         links = re.findall(r'href="(mailto:[^"]*)"', thread.get_data(as_text=True))
@@ -154,10 +166,8 @@ def test_reply_links_cannot_add_headers(hostile_dir, pages):
         app.extensions["store"].close()
 
 
-def test_feeds_and_api_carry_mail_as_text(hostile_dir, pages):
-    from web import create_app
-
-    app = create_app({"DATA_DIR": str(hostile_dir), "SEARCH_RATE": "1000 per minute"})
+def test_feeds_and_api_carry_mail_as_text(hostile, pages):
+    app = hostile_app(hostile, SEARCH_RATE="1000 per minute")
     client = app.test_client()
     try:
         feed = client.get("/list/bestbits/feed.atom").get_data(as_text=True)
@@ -171,7 +181,7 @@ def test_feeds_and_api_carry_mail_as_text(hostile_dir, pages):
 
 # --- in a real browser ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def served(hostile_dir):
+def served(hostile, hostile_dir):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package (.ci/run does)")
     with socket.socket() as probe:
@@ -181,7 +191,8 @@ def served(hostile_dir):
         [sys.executable, "-c", "from web.cli import main; main()", "--data", str(hostile_dir),
          "serve", "--port", str(port), "--workers", "1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**__import__("os").environ, config.ENV_PREFIX + "SEARCH_RATE": "1000 per minute"})
+        env={**__import__("os").environ, config.ENV_PREFIX + "SEARCH_RATE": "1000 per minute",
+             config.ENV_PREFIX + "DATABASE_URL": hostile[1] or ""})
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):

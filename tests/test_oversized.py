@@ -23,8 +23,15 @@ from archiver import config
 from archiver.models import RawMessage
 from archiver.pipeline import ingest_raws
 from archiver.query import Archive
+from conftest import BACKENDS
 
 MB = 1024 * 1024
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Oversized input is stored bounded in SQLite and on PostgreSQL (whose indexes bound a key)."""
+    return request.param
 
 
 def head(mid: str, subject: str = "Oversized", extra: str = "") -> bytes:

@@ -8,6 +8,7 @@ import pytest
 
 from archiver.packing import DICTIONARY_BYTES, pack, pack_texts, train, unpack, unpack_texts
 from archiver.store import Store
+from conftest import BACKENDS
 
 HEADERS = (b"Received: from mail.civil.example by lists.bestbits.example\n"
            b"List-Id: Best Bits <bestbits.lists.bestbits.example>\n"
@@ -56,12 +57,19 @@ def test_texts_pack_against_their_raw_message_and_round_trip_any_characters():
                                   "attachments": []}
 
 
-def test_the_store_makes_its_dictionary_once(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The store's part runs in SQLite and on PostgreSQL."""
+    return request.param
+
+
+def test_the_store_makes_its_dictionary_once(store_url):
+    url = store_url("a")
+    store = Store(url)
     assert store.zdict() == b""
     first = store.ensure_zdict([message(n) for n in range(100)])
     assert first and store.ensure_zdict([b"other samples"]) == first
-    again = Store(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    again = Store(url)
     assert again.zdict() == first
     store.close()
     again.close()

@@ -25,6 +25,7 @@ from archiver.models import RawMessage, ThreadInput
 from archiver.pipeline import STAGES, ingest_raws, prepare
 from archiver.query import Archive
 from archiver.thread import thread
+from conftest import BACKENDS, on_backend
 
 # Slow examples are the point here (MIME trees, charset detection): only the count is bounded.
 FAST = settings(max_examples=150, deadline=None,
@@ -184,13 +185,24 @@ def test_prepare_stores_or_rejects_with_a_reason(data):
         assert entry.reason is None
 
 
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory):
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The stores of this module's ingest tests are in SQLite and on PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_store(request, tmp_path_factory):
     from archiver.store import Store
 
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('props') / 'props.sqlite3'}")
+    server = on_backend(request)
+    url = (server.create_database() if server else
+           f"sqlite:///{tmp_path_factory.mktemp('props') / 'props.sqlite3'}")
+    store = Store(url)
     yield store
     store.close()
+    if server:
+        server.drop_database(url)
 
 
 @settings(max_examples=60, deadline=None,

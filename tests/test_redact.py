@@ -4,7 +4,6 @@ shows a tombstone, every redaction is logged, and no re-ingest brings it back.""
 from __future__ import annotations
 
 import json
-import shutil
 import zlib
 
 import pytest
@@ -16,16 +15,14 @@ from archiver.packing import unpack, unpack_texts
 from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
 from web.cli import main
-from conftest import SAMPLE
+from conftest import BACKENDS, SAMPLE, private_copy
 
 
 
-@pytest.fixture
-def data(tmp_path, web_data):
+@pytest.fixture(params=BACKENDS)
+def data(request, tmp_path, web_datas, monkeypatch):
     """A private copy of the sample archive (store and index) to redact in."""
-    copy = tmp_path / "data"
-    shutil.copytree(web_data, copy)
-    return copy
+    return private_copy(request, tmp_path, web_datas, monkeypatch)
 
 
 def pick(data) -> dict:

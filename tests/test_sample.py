@@ -9,12 +9,18 @@ from collections import Counter
 
 import pytest
 
-from conftest import SAMPLE
+from conftest import BACKENDS, SAMPLE, on_backend
 
 # Threading cannot recover these from headers alone: a reference loop must be cut somewhere,
 # and a reply whose In-Reply-To is only 'Your message of <date>' is filed by subject.
 UNRECOVERABLE = {"reference-loop", "your-message-of"}
 _ADDRESS = re.compile(r"(\S+)@(\S+)")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def sample_archive(request, sample_archives):
+    """The sample archive ingested into SQLite and into PostgreSQL: the same ground truth."""
+    return sample_archives(on_backend(request))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,13 @@ from archiver.pipeline import prepare
 from archiver.query import Archive
 from archiver.store import Entry, Store
 from archiver.thread import thread
-from conftest import eml
+from conftest import BACKENDS, eml
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Every store of this module's tests is made in SQLite and on PostgreSQL."""
+    return request.param
 
 
 def entry(data: bytes, location: str = "test#0", kind: str = "mbox", envelope: str | None = None,
@@ -42,6 +48,27 @@ def test_store_file_is_created_with_the_schema(tmp_path):
     try:
         assert (tmp_path / "new.sqlite3").is_file()
         assert count(store, s.messages) == 0
+    finally:
+        store.close()
+
+
+def test_the_schema_opens_again_and_keeps_bytes_and_naive_utc_dates(store_url):
+    url = store_url()
+    store = Store(url)
+    try:
+        store.write_batch("bestbits", [entry(eml("types.1@civil.example", hour=23))])
+        store.write_batch("bestbits", [entry(eml("types.2@civil.example"))])
+        assert store.generation() == "2"     # counted in SQL: text cast to integer and back
+        again = Store(url)                   # the schema is there: created once, version checked
+        try:
+            with again.engine.connect() as conn:
+                data, date = conn.execute(select(s.raws.c.data, s.messages.c.date)
+                                          .join(s.messages, s.messages.c.raw_sha256 == s.raws.c.sha256)
+                                          .where(s.messages.c.message_id == "types.1@civil.example")).one()
+            assert isinstance(data, bytes)
+            assert date == datetime(2012, 10, 2, 21, 0) and date.tzinfo is None
+        finally:
+            again.close()
     finally:
         store.close()
 
@@ -191,3 +218,20 @@ def test_a_new_thread_takes_over_the_later_replies_without_references_of_its_sub
     summaries = {r.thread_id: r.size for r in rows(store, s.threads)}
     assert summaries == {thread_hash("a@civil.example"): 1, thread_hash("b@civil.example"): 2,
                          thread_hash("c@civil.example"): 2, thread_hash("other@civil.example"): 1}
+
+
+def test_a_server_that_is_not_there_is_a_store_error_without_the_password(tmp_path):
+    pytest.importorskip("psycopg")
+    url = f"postgresql+psycopg://archiver:secret-pw@/archive?host={tmp_path}&connect_timeout=2"
+    with pytest.raises(StoreError, match="cannot open store") as raised:
+        Store(url)
+    assert "secret-pw" not in str(raised.value)
+
+
+def test_a_readers_connection_is_one_snapshot_while_an_ingest_commits(store):
+    store.write_batch("bestbits", [entry(eml("snap.1@civil.example"))])
+    with store.engine.connect() as reader:
+        before = reader.execute(select(func.count()).select_from(s.messages)).scalar_one()
+        store.write_batch("bestbits", [entry(eml("snap.2@civil.example"))])   # commits meanwhile
+        assert reader.execute(select(func.count()).select_from(s.messages)).scalar_one() == before == 1
+    assert count(store, s.messages) == 2

@@ -8,17 +8,33 @@ from html.parser import HTMLParser
 
 import pytest
 
-from archiver import config
 from archiver.ids import person_key
 from archiver.query import Archive
 from archiver.store import Store
+from conftest import BACKENDS, make_app, on_backend
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request, web_datas):
+    """The sample archive's data directory and store URL: in SQLite, then on PostgreSQL (the
+    search index is Whoosh's in the data directory either way)."""
+    return web_datas(on_backend(request))
 
 
 @pytest.fixture(scope="module")
-def sample(web_data):
+def app(served):
+    """The Flask app over the sample archive of this module's backend."""
+    app = make_app(*served)
+    yield app
+    app.extensions["store"].close()
+
+
+@pytest.fixture(scope="module")
+def sample(served):
     """Read access to the same data the app serves, to pick real ids."""
-    store = Store(config.database_url(web_data))
-    yield Archive(store, index_dir=web_data / "whoosh")
+    data, url = served
+    store = Store(url)
+    yield Archive(store, index_dir=data / "whoosh")
     store.close()
 
 

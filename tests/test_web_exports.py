@@ -18,6 +18,17 @@ TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; chars
 
 
 @pytest.fixture(scope="module")
+def web_data(sample_on_both):
+    """This module's exports are read from a store in SQLite and from one on PostgreSQL."""
+    return sample_on_both[0]
+
+
+@pytest.fixture(scope="module")
+def app(app_on_both):
+    return app_on_both
+
+
+@pytest.fixture(scope="module")
 def archive(app) -> Archive:
     return app.extensions["archive"]()
 
@@ -126,7 +137,9 @@ def test_unknown_formats_and_threads_are_404(client, big_thread):
 def limited(web_data):
     from web import create_app
 
-    return create_app({"DATA_DIR": str(web_data), "TESTING": True, "EXPORT_LIMIT": 5}).test_client()
+    app = create_app({"DATA_DIR": str(web_data), "TESTING": True, "EXPORT_LIMIT": 5})
+    yield app.test_client()
+    app.extensions["store"].close()
 
 
 def test_a_search_over_the_limit_is_refused_with_its_size(limited, archive):

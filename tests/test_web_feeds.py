@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from archiver import config
 from archiver.pipeline import ingest, update_index
 from archiver.query import Archive
 from archiver.store import Store
@@ -17,6 +16,12 @@ from conftest import eml
 
 NS = {"a": "http://www.w3.org/2005/Atom"}
 ATOM = "application/atom+xml; charset=utf-8"
+
+
+@pytest.fixture(scope="module")
+def app(app_on_both):
+    """This module's pages are read from a store in SQLite and from one on PostgreSQL."""
+    return app_on_both
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +156,17 @@ def odd_client(tmp_path_factory):
     nameless = eml("nameless@x", subject="", refs=("plain@x",), hour=11).replace(
         b"From: Jane Doe <jane.doe@civil.example>", b"From: solo@lonely.example")
     mailbox.write_bytes(b"".join(b"From x@y Tue Oct  2 10:00:00 2012\n" + m + b"\n" for m in (plain, nameless)))
-    store = Store(config.database_url(data))
+    # Named by URL: ARCHIVE_DATABASE_URL names the sample's store while this module runs.
+    url = f"sqlite:///{data / 'archive.sqlite3'}"
+    store = Store(url)
     archive = Archive(store, index_dir=data / "whoosh")
     ingest(store, [str(mailbox)], "odd", archive=archive)
     update_index(archive)
     archive.index.close()
     store.close()
-    return create_app({"DATA_DIR": str(data), "TESTING": True}).test_client()
+    app = create_app({"DATA_DIR": str(data), "DATABASE_URL": url, "TESTING": True})
+    yield app.test_client()
+    app.extensions["store"].close()
 
 
 def test_awkward_messages_still_make_a_valid_feed(odd_client):

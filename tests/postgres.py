@@ -1,0 +1,146 @@
+"""A PostgreSQL server for the tests: ARCHIVE_TEST_POSTGRES_URL's, else a throwaway one of our own."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+ENV = "ARCHIVE_TEST_POSTGRES_URL"
+_BINARIES = "/usr/lib/postgresql/*/bin"
+
+
+def _bin_dir() -> Path | None:
+    """Debian's newest PostgreSQL binaries, else whatever initdb is on the PATH."""
+    def version(initdb: str) -> int:
+        name = Path(initdb).parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    found = sorted(glob.glob(_BINARIES + "/initdb"), key=version)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class Server:
+    """Databases on one PostgreSQL server: a fresh one per test, dropped after it."""
+
+    def __init__(self, admin_url: str, stop=None):
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import NullPool
+
+        self.url = make_url(admin_url)
+        # CREATE and DROP DATABASE cannot run inside a transaction.
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        self._stop = stop
+        self._names = itertools.count()
+        self._prefix = f"archive_test_{os.getpid()}_"
+        self._made: set[str] = set()
+
+    def create_database(self) -> str:
+        from sqlalchemy import text
+
+        name = f"{self._prefix}{next(self._names)}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # template0 and C collation: text sorts by code point, as SQLite's BINARY does.
+            conn.execute(text(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                              "LC_COLLATE 'C' LC_CTYPE 'C'"))
+        self._made.add(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def clone_database(self, url: str) -> str:
+        """Return a new database copied from the one at url (a test's private copy of a
+        session's archive, as a SQLite file is copied)."""
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        source, name = make_url(url).database, f"{self._prefix}{next(self._names)}"
+        with self.admin.connect() as conn:
+            # A template must have no other sessions; any left are a finished test's pool.
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": source})
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
+        self._made.add(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_database(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        self._drop(make_url(url).database)
+
+    def _drop(self, name: str) -> None:
+        from sqlalchemy import text
+
+        self._made.discard(name)
+        with self.admin.connect() as conn:
+            # FORCE: a connection a test left open (a pool not yet disposed) must not keep it.
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        """Drop the databases still here (a session's shared archives), then stop the server
+        when it is ours."""
+        for name in sorted(self._made):
+            self._drop(name)
+        self.admin.dispose()
+        if self._stop:
+            self._stop()
+
+
+def start() -> Server:
+    """Return the server ARCHIVE_TEST_POSTGRES_URL names, else start one (RuntimeError saying
+    why when neither is possible)."""
+    url = os.environ.get(ENV)
+    if url:
+        return Server(url)
+    bindir = _bin_dir()
+    if bindir is None:
+        raise RuntimeError(f"no PostgreSQL server: set {ENV} or install postgresql "
+                           f"(initdb not found in {_BINARIES} or on the PATH)")
+    # PostgreSQL refuses to run as root: as root it runs as the postgres user.
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError("running as root and there is no postgres user to run PostgreSQL as") from None
+        if not shutil.which("runuser"):
+            raise RuntimeError("running as root without runuser: cannot start PostgreSQL as postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    # A short path: the socket's full name must fit in 107 bytes.
+    root = Path(tempfile.mkdtemp(prefix="archive-pg-", dir="/tmp"))
+    if as_user:
+        shutil.chown(root, "postgres", "postgres")
+    data, log = root / "data", root / "log"
+
+    def run(*args: str) -> None:
+        done = subprocess.run(as_user + list(args), capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"{Path(args[0]).name} failed: {' / '.join(detail)}")
+
+    def stop() -> None:
+        subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
+                                  "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+            "--encoding=UTF8", "--no-locale", "--no-sync")
+        # Only the socket in our directory (no TCP port to collide with); durability is not
+        # what a test of a throwaway database needs.
+        options = (f"-c listen_addresses='' -k {root} -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c max_connections=200")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
+            "start")
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        stop()
+        raise RuntimeError(f"could not start a PostgreSQL server from {bindir}: {exc}") from exc
+    return Server(f"postgresql+psycopg://postgres@/postgres?host={root}", stop=stop)
