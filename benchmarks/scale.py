@@ -179,7 +179,7 @@ def measure_size(size: int, args) -> dict:
         "peak_rss_mb": max(r["rss_mb"] for r in runs),
         "peak_pss_mb": max(r["pss_mb"] for r in runs),
         "store_bytes": middle["store_bytes"], "index_bytes": middle["index_bytes"],
-        "data": str(data),
+        "data": data.name,   # under --work: the JSON names no path of the machine it ran on
     }
     result["ratio_to_ceiling"] = result["ingest_msgs_per_s"] / result["stdlib_ceiling_msgs_per_s"]
     result["store_and_index_to_raw"] = (result["store_bytes"] + result["index_bytes"]) / raw_bytes
@@ -194,7 +194,7 @@ def remeasure(size: int, args) -> dict:
     index rebuild as `archiver reindex` (rate, memory; a first ingest builds the same way),
     search and pages. For a change that leaves ingest alone, without ingesting again."""
     previous = json.loads(args.json.read_text())[str(size)]
-    data = Path(previous["data"])
+    data = args.work / previous["data"]
     _, wall, rss, pss = run_cli(["--data", str(data), "reindex"])
     result = {**previous, "reindex_msgs_per_s": (previous["messages"] - previous["new_month_messages"]) / wall,
               "reindex_peak_rss_mb": rss, "reindex_peak_pss_mb": pss,
