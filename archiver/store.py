@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from sqlalchemy import Integer, bindparam, case, create_engine, event, func, select, true, update
+from sqlalchemy import (Integer, and_, bindparam, case, create_engine, event, func, or_, select, true,
+                        update)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
@@ -326,26 +327,22 @@ class Store:
 
     def _subject_threads(self, conn: Connection, key: str, dates: list[datetime | None]) -> list[str]:
         """Return the threads whose replies without references new messages of this subject
-        may take over. Such a reply lives in its host's thread: the latest of its subject begun
-        before it, else the subject's first. A new message can only become the host of the
-        replies dated from it to the next thread of the subject, which now sit in the thread
-        begun last before it (or, before every thread, in the first). So: the subject's first
-        thread and those begun from the last one before the earliest new message to the
-        latest new message. Bounded by the batch's dates, not by how often a subject recurs
-        (every thread of a common subject was re-threaded with each batch before)."""
+        may take over. Such a reply lives in its host's thread, and a new message can only
+        take the replies dated after it: so the threads of the subject that hold a message
+        dated from the earliest new message on and began by the latest one (and the
+        subject's first thread, host of replies older than every thread). Bounded by the
+        batch's dates, not by how often a subject recurs (every thread of a common subject
+        was re-threaded with each batch before). Undated messages sort before all others:
+        with one among the new messages, or an undated thread, every thread of the subject."""
         t = s.threads.c
         same = select(t.thread_id).where(t.subject_key == key)
-        found = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
         known = [d for d in dates if d is not None]
-        if not found or not known:
-            return found   # no thread of the subject yet, or only undated messages: the first
-        low, high = (min(known), max(known)) if len(known) == len(dates) else (None, max(known))
-        start = None if low is None else conn.execute(
-            select(func.max(t.first_date)).where(t.subject_key == key, t.first_date <= low)).scalar()
-        span = same.where(t.first_date <= high)
-        if start is not None:
-            span = span.where(t.first_date >= start)
-        return found + list(conn.execute(span).scalars())
+        if len(known) < len(dates):
+            return list(conn.execute(same).scalars())
+        first = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
+        overlapping = same.where(or_(t.first_date.is_(None),
+                                     and_(t.first_date <= max(known), t.last_date >= min(known))))
+        return first + list(conn.execute(overlapping).scalars())
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c

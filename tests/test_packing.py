@@ -19,10 +19,16 @@ def message(n: int) -> bytes:
     return HEADERS + f"Message {n} on enhanced cooperation and the IGF.\n".encode()
 
 
-def test_dictionary_is_bounded_and_made_of_the_samples():
+def test_dictionary_is_bounded_and_holds_only_lines_many_messages_share():
     samples = [message(n) for n in range(5000)]
+    samples[7] += b"A private line only message 7 carries, to be expunged.\n"
+    samples[8] += b"Reach me at someone@private.example about it.\n" * 3
     zdict = train(samples)
-    assert 0 < len(zdict) <= DICTIONARY_BYTES and HEADERS in zdict
+    assert 0 < len(zdict) <= DICTIONARY_BYTES
+    assert all(line in zdict for line in HEADERS.splitlines() if line)
+    # One message's own lines (or any line with an address) never enter it: an expunge must
+    # be able to remove a message's words, and the dictionary is never rewritten.
+    assert b"private line" not in zdict and b"Message 7 " not in zdict and b"@" not in zdict
     assert train([]) == b""
 
 

@@ -235,3 +235,40 @@ def test_a_readers_connection_is_one_snapshot_while_an_ingest_commits(store):
         store.write_batch("bestbits", [entry(eml("snap.2@civil.example"))])   # commits meanwhile
         assert reader.execute(select(func.count()).select_from(s.messages)).scalar_one() == before == 1
     assert count(store, s.messages) == 2
+
+
+def _dated(mid: str, subject: str, when: str | None, refs: tuple[str, ...] = ()) -> Entry:
+    head = f"From: Jane Doe <jane.doe@civil.example>\nMessage-ID: <{mid}>\nSubject: {subject}\n"
+    if when:
+        head += f"Date: {when}\n"
+    if refs:
+        head += f"References: {' '.join(f'<{r}>' for r in refs)}\nIn-Reply-To: <{refs[-1]}>\n"
+    return entry((head + "\nBody.\n").encode())
+
+
+@pytest.mark.parametrize("case", ["reply-before-its-root", "undated-posts"])
+def test_incremental_subject_grouping_equals_threading_everything_at_once(store, case):
+    """Two cases where a thread's first date is not its host's date: a reply dated before
+    its root, and posts without a date. A new post must still take over the replies without
+    references that threading everything at once gives it."""
+    if case == "reply-before-its-root":
+        before = [_dated("h0@x.example", "[bestbits] Budget", "Sat, 01 Dec 2012 10:00:00 +0000"),
+                  _dated("ha@x.example", "[bestbits] Budget", "Tue, 01 Jan 2013 10:00:00 +0000"),
+                  _dated("hb@x.example", "[bestbits] Budget", "Sun, 20 Jan 2013 10:00:00 +0000"),
+                  _dated("r@x.example", "Re: [bestbits] Budget", "Sat, 05 Jan 2013 10:00:00 +0000", ("hb@x.example",)),
+                  _dated("x@x.example", "Re: [bestbits] Budget", "Tue, 15 Jan 2013 10:00:00 +0000")]
+        new = _dated("n@x.example", "[bestbits] Budget", "Thu, 10 Jan 2013 10:00:00 +0000")
+    else:
+        before = [_dated("u1@x.example", "[bestbits] Budget", None),
+                  _dated("u2@x.example", "[bestbits] Budget", None),
+                  _dated("h@x.example", "[bestbits] Budget", "Fri, 01 Mar 2013 10:00:00 +0000"),
+                  _dated("x@x.example", "Re: [bestbits] Budget", "Fri, 01 Feb 2013 10:00:00 +0000")]
+        new = _dated("n@x.example", "[bestbits] Budget", None)
+    for batch in (before, [new]):
+        new_ids, _ = store.write_batch("bestbits", batch)
+        store.write_threads(thread(store.thread_inputs(new_ids)))
+    stored = {mid: tid for mid, tid in rows(store, s.messages, s.messages.c.message_id, s.messages.c.thread_id)}
+    at_once = {p.message_id: p.thread_id for p in thread(store.thread_inputs(list(stored))) if not p.dummy}
+    assert stored == at_once
+    if case == "reply-before-its-root":
+        assert stored["x@x.example"] == thread_hash("n@x.example")
