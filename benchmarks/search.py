@@ -153,7 +153,7 @@ def main() -> None:
     every = [v for values in latencies.values() for v in values]
     raw_bytes = figures["raw_mbox_bytes"]
     result = {
-        "data": str(data), "messages": rebuilt, **figures, "index_bytes": index_bytes,
+        "data": data.name, "messages": rebuilt, **figures, "index_bytes": index_bytes,
         "index_to_raw": index_bytes / raw_bytes, "rebuild_msgs_per_s": rebuild_rate,
         "first_search_ms": first_ms,
         "search_ms_median": statistics.median(every), "search_ms_p95": percentile(every, 0.95),

@@ -302,7 +302,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result = {"messages": messages, "data_dir": str(data), "client": client,
+    result = {"messages": messages, "data_dir": data.name, "client": client,
               "connections": args.connections, "workers": args.workers or os.cpu_count(),
               "server_threads": args.server_threads,
               "duration_s": args.duration, "aims_p95_ms": AIMS_MS, "warm_up_failures": failing,
