@@ -1086,26 +1086,30 @@ def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monk
     archive.store.close()
 
 
+# Queries of every kind, to compare indexes written in different ways.
+SEGMENT_QUERIES = [("baku", {}), ('"national delegations"', {}), ("wcit AND NOT dubai", {}),
+                   ("list:governance", {"sort": "newest"}), ("statement", {"by_thread": True}),
+                   ('quoted:"enhanced cooperation"', {"sort": "oldest"}), ("date:2012-11", {})]
+
+
+def segment_results(arch: Archive) -> list:
+    """Total, facets and the first 50 hits with their scores, for each of SEGMENT_QUERIES."""
+    return [(found["total"], found["facets"], [(h["message_id"], h["score"]) for h in found["hits"]])
+            for found in (arch.search(q, per_page=50, **o) for q, o in SEGMENT_QUERIES)]
+
+
 def test_a_many_segment_index_answers_as_a_one_segment_index(tmp_path, monkeypatch, sample):
     import archiver.index.build
-    queries = [("baku", {}), ('"national delegations"', {}), ("wcit AND NOT dubai", {}),
-               ("list:governance", {"sort": "newest"}), ("statement", {"by_thread": True}),
-               ('quoted:"enhanced cooperation"', {"sort": "oldest"}), ("date:2012-11", {})]
-
-    def results(arch: Archive) -> list:
-        return [(found["total"], found["facets"], [(h["message_id"], h["score"]) for h in found["hits"]])
-                for found in (arch.search(q, per_page=50, **o) for q, o in queries)]
-
     archive = open_archive(tmp_path / "data")
     for name in ("bestbits", "governance"):
         ingest(archive.store, [str(SAMPLE / name)], name, workers=1, archive=archive)
     rebuild_index(archive)
     assert len(archive.index._view().leaves) == 1
-    one = results(archive)
+    one = segment_results(archive)
     monkeypatch.setattr(archiver.index.build, "SEGMENT_DOCS", 97)
     rebuild_index(archive)
     assert len(archive.index._view().leaves) == -(-len(TRUTH) // 97)
-    assert results(archive) == one
+    assert segment_results(archive) == one
     archive.store.close()
 
 
@@ -1189,23 +1193,15 @@ def test_an_index_built_in_parallel_answers_as_one_built_in_one_process(tmp_path
     """A first build splits the rows among forked processes, each writing its own segments;
     the index they make together finds, counts and scores as the one-process index does."""
     import archiver.pipeline
-    queries = [("baku", {}), ('"national delegations"', {}), ("wcit AND NOT dubai", {}),
-               ("list:governance", {"sort": "newest"}), ("statement", {"by_thread": True}),
-               ('quoted:"enhanced cooperation"', {"sort": "oldest"}), ("date:2012-11", {})]
-
-    def results(arch: Archive) -> list:
-        return [(found["total"], found["facets"], [(h["message_id"], h["score"]) for h in found["hits"]])
-                for found in (arch.search(q, per_page=50, **o) for q, o in queries)]
-
     archive = open_archive(tmp_path / "data")
     for name in ("bestbits", "governance"):
         ingest(archive.store, [str(SAMPLE / name)], name, workers=1, archive=archive)
     rebuild_index(archive, workers=1)
-    one = results(archive)
+    one = segment_results(archive)
     monkeypatch.setattr(archiver.pipeline, "PARALLEL_INDEX_MIN", 0)
     assert rebuild_index(archive, workers=3) == len(TRUTH)
     assert len(archive.index._view().leaves) == 3
-    assert results(archive) == one
+    assert segment_results(archive) == one
     # A first ingest into an empty index builds it the same way, and marks every row indexed.
     fresh = open_archive(tmp_path / "fresh")
     report = ingest(fresh.store, [str(SAMPLE / "bestbits")], "bestbits", workers=2, archive=fresh)
@@ -1218,7 +1214,7 @@ def test_an_index_built_in_parallel_answers_as_one_built_in_one_process(tmp_path
     def matched(found: list) -> list:
         return [(total, facets, {mid for mid, _ in hits} if total <= 50 else None)
                 for total, facets, hits in found]
-    assert matched(results(fresh)) == matched(one)
+    assert matched(segment_results(fresh)) == matched(one)
     archive.store.close()
     fresh.store.close()
 
