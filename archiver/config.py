@@ -24,6 +24,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "indexes", "Directory holding the SQLite store and the search index."),
     Setting("database_url", "", "SQLAlchemy URL of the store; empty means <data_dir>/archive.sqlite3 "
             "(PostgreSQL: postgresql+psycopg://user@host/db)."),
+    Setting("replica_url", "", "SQLAlchemy URL of a read-only replica of a PostgreSQL store; web workers "
+            "read pages and search from it when set, ingest always writes to database_url."),
+    Setting("search_backend", "auto", "Search engine: whoosh (files in <data_dir>/whoosh), postgresql "
+            "(tsvector columns in the store's database), or auto: postgresql when the store is, else whoosh."),
     Setting("realdata_dir", "../shared/realdata", "Third-party mail used by conformance tests (read in place)."),
     Setting("organisations_file", "fixtures/organisations.toml",
             "Mail domain -> organisation names (TOML); relative paths start at the project root."),
