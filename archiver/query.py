@@ -13,7 +13,7 @@ from . import config
 from .browse import FLAT_PAGE, LIST_PAGE, Browse, _shown, iso  # noqa: F401  (page sizes, for the web)
 from .errors import ArchiverError, QueryError
 from . import schema as s
-from .index import Found, SearchIndex
+from .index import Found, open_index
 from .querylang import MAX_QUERY  # noqa: F401  (the web bounds queries by it)
 from .sqltime import by_date
 from .orgs import Organisations, load_organisations
@@ -36,7 +36,10 @@ class Archive(Browse):
         self.engine = store.engine
         # Lists this reader may not see (the web sets it per request from the login).
         self.hidden: frozenset[str] = frozenset()
-        self.index = SearchIndex(index_dir) if index_dir else None
+        # The search backend is the configuration's choice (search_backend); pages and
+        # commands call the same methods on either.
+        self.index = (open_index(index_dir, self.engine, store.engine, config.get("search_backend"))
+                      if index_dir else None)
         self.organisations = organisations or load_organisations(str(config.path("organisations_file")))
 
     def lists(self) -> list[dict]:

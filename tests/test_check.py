@@ -60,17 +60,19 @@ def test_check_finds_every_kind_of_difference_and_repair_mends_them(data, opened
     assert opened.store.redact(hidden["message_id"], "test")
     opened.index.close()
 
+    # PostgreSQL's search table is keyed by message: a document given twice is kept once.
+    doubled = [] if opened.store.engine.dialect.name == "postgresql" else [twice["message_id"]]
     result = run(data, "check")
     assert result.exit_code == 1
-    for label, mid in (("missing from the index", gone), ("content hash differs", moved),
-                       ("in the index but not in the store", {"message_id": "ghost@nowhere.example"}),
-                       ("redacted but still in the index", hidden),
-                       ("in the index more than once", twice)):
+    expected = [("missing from the index", gone), ("content hash differs", moved),
+                ("in the index but not in the store", {"message_id": "ghost@nowhere.example"}),
+                ("redacted but still in the index", hidden)]
+    for label, mid in expected + [("in the index more than once", twice)] * bool(doubled):
         assert label in result.output and mid["message_id"] in result.output, (label, result.output)
     found = json.loads(run(data, "check", "--format", "json").output)
     assert (found["missing"], found["stale"], found["extra"], found["redacted"], found["duplicated"]) == (
         [gone["message_id"]], [moved["message_id"]], ["ghost@nowhere.example"],
-        [hidden["message_id"]], [twice["message_id"]])
+        [hidden["message_id"]], doubled)
     assert found["redactions"] == 1 and found["pending"] == 1   # the redacted row waits
 
     result = run(data, "check", "--repair")

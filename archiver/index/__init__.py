@@ -22,8 +22,10 @@ from .schema import _Codes, _Positions, _Prepared, _Text  # noqa: F401  (named i
 from .build import SEGMENT_DOCS
 from .searchindex import MAX_PAGE, Found, Hit, SearchIndex
 from .snippets import snippet
+from .backends import open_index
 
 __all__ = ["FACETS", "INDEX_FORMAT", "MAX_EXPANSION", "MAX_PAGE", "MULTI", "NO_DATE", "SCHEMA",
            "SEGMENT_DOCS", "STEMMED", "Found", "Hit", "IndexFormatError", "SearchIndex", "_View",
+           "open_index",
            "_match", "_np_varints", "_parse", "_unvarints", "_varints", "analyse", "document",
            "fold", "snippet", "term", "terms"]

@@ -23,16 +23,26 @@ _REAL = {"own": "own", "quoted": "quoted", "subject": "subject", "from": "author
 _ANALYSED = {"own", "quoted", "subject", "author", "org"}
 
 
-def _parse(text: str, reader) -> query.Query:
+def _typed(text: str) -> query.Query:
+    """Parse a query onto the fields people type (own, quoted, subject, from, org, topic, list,
+    lang): both search backends start from this tree, so they read one language alike."""
     parser = qparser.QueryParser("own", _VIRTUAL)
     parser.remove_plugin_class(qparser.WildcardPlugin)
     parser.remove_plugin_class(qparser.RangePlugin)
     parser.add_plugin(qparser.PrefixPlugin())
     try:
-        result = _to_real(parser.parse(text), reader)
+        return parser.parse(text)
+    except Exception as exc:  # the parser raises assorted types on odd input
+        raise QueryError(f"the query could not be read: {exc}") from exc
+
+
+def _parse(text: str, reader) -> query.Query:
+    typed = _typed(text)
+    try:
+        result = _to_real(typed, reader)
     except QueryError:
         raise
-    except Exception as exc:  # the parser raises assorted types on odd input
+    except Exception as exc:  # odd trees raise assorted types
         raise QueryError(f"the query could not be read: {exc}") from exc
     if result is query.NullQuery:
         raise QueryError("the query has only very common words (such as 'the' or 'de'): add more")

@@ -1,0 +1,517 @@
+"""Search in PostgreSQL: tsvector columns and GIN indexes behind the same calls as the Whoosh index."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import multiprocessing
+import os
+import re
+import traceback
+import uuid
+from typing import Callable, Iterable, Iterator
+
+from sqlalchemy import text as sql
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from ..errors import ArchiverError, QueryError
+from ..querylang import prepare
+from ..schema import _escape_nul, _unescape_nul
+from .analysis import STEMMED, _micros
+from .parse import _typed
+from .schema import FACETS, NO_DATE
+from .searchindex import MAX_PAGE, Found, Hit, SearchIndex
+from .tsquery import Translation, translate
+
+TABLE = "search_docs"
+FORMAT = "archive search format 1"   # the table's comment; another one is refused (reindex)
+SEQUENCE = "search_docs_seq"
+# Each language is analysed as the Whoosh index does: stemmed with its accents (stemmers
+# expect them: 'declarações' and 'declaração' share the stem 'declar') and then folded, plus
+# folded first and then stemmed, so a word typed without accents finds them too. The second
+# is a configuration of our own per language (unaccent before the stemmer); the first is
+# PostgreSQL's own configuration, its lexemes folded by archive_tsvector(). Other languages
+# are folded and not stemmed.
+CONFIGS = {lang: f"archive_{lang}" for lang in STEMMED} | {"": "archive_xx"}
+_SNOWBALL = {"en": "english", "fr": "french", "es": "spanish", "pt": "portuguese"}
+PLAIN = {lang: _SNOWBALL.get(lang, CONFIGS[""]) for lang in CONFIGS}
+_FUNCTIONS = r"""
+CREATE OR REPLACE FUNCTION archive_tsvector(plain regconfig, folded regconfig, body text)
+RETURNS tsvector LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    both_ tsvector := to_tsvector(folded, body);
+BEGIN
+    IF plain = folded THEN
+        RETURN both_;
+    END IF;
+    -- The stems' text form folded and read back: one position keeps both spellings.
+    BEGIN
+        RETURN (unaccent(to_tsvector(plain, body)::text) || ' ' || both_::text)::tsvector;
+    EXCEPTION WHEN others THEN
+        RETURN both_;   -- a folded stem that does not read back as a lexeme: keep the rest
+    END;
+END $$;
+CREATE OR REPLACE FUNCTION archive_tsquery(plain regconfig, folded regconfig, words text,
+                                           phrase boolean)
+RETURNS tsquery LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a tsquery;
+    b tsquery;
+BEGIN
+    IF phrase THEN
+        a := phraseto_tsquery(plain, words);
+        b := phraseto_tsquery(folded, words);
+    ELSE
+        a := plainto_tsquery(plain, words);
+        b := plainto_tsquery(folded, words);
+    END IF;
+    IF plain = folded THEN
+        RETURN b;
+    END IF;
+    BEGIN
+        a := unaccent(a::text)::tsquery;
+    EXCEPTION WHEN others THEN
+        RETURN b;
+    END;
+    RETURN a || b;
+END $$;
+"""
+MAX_TEXT = 200_000         # characters of a text analysed: a tsvector holds at most 1 MB
+TIMEOUT_MS = 10_000        # a search that takes longer is cancelled with a clear answer
+CHUNK = 500
+_LOCK = 0x5EA7C4           # advisory lock id: one session at a time creates or swaps the table
+_MARK, _UNMARK = "\ue001", "\ue002"
+_WORDS = re.compile(r"\w+")
+_HEADLINE = (f"StartSel={_MARK}, StopSel={_UNMARK}, MaxWords=35, MinWords=20, ShortWord=2, "
+             "MaxFragments=0")
+_FACET_SOURCES = {"topic": "topics", "list": "lists", "author": "ARRAY[author]",
+                  "org": "ARRAY[org]", "month": "ARRAY[month]", "lang": "ARRAY[lang]"}
+_ORDER = {"relevance": "score DESC, seq", "newest": "date DESC, seq DESC", "oldest": "date, seq"}
+
+_COLUMNS = """
+    key uuid PRIMARY KEY,
+    seq bigint NOT NULL,
+    message_id text NOT NULL,
+    thread_id text NOT NULL,
+    date bigint NOT NULL,
+    month text NOT NULL,
+    lang text NOT NULL,
+    author text NOT NULL,
+    org text NOT NULL,
+    lists text[] NOT NULL,
+    topics text[] NOT NULL,
+    list_keys text[] NOT NULL,
+    topic_keys text[] NOT NULL,
+    own tsvector NOT NULL,
+    quoted tsvector NOT NULL,
+    subject tsvector NOT NULL,
+    author_v tsvector NOT NULL,
+    org_v tsvector NOT NULL"""
+_GIN = ("own", "quoted", "subject", "author_v", "org_v", "list_keys", "topic_keys")
+
+_UPSERT = f"""
+INSERT INTO {{table}} (key, seq, message_id, thread_id, date, month, lang, author, org, lists,
+                      topics, list_keys, topic_keys, own, quoted, subject, author_v, org_v)
+VALUES (CAST(:key AS uuid), nextval('{SEQUENCE}'), :mid, :thread, :date, :month, :lang, :author,
+        :org, :lists, :topics, :list_keys, :topic_keys,
+        archive_tsvector(CAST(:plain AS regconfig), CAST(:cfg AS regconfig), :own),
+        archive_tsvector(CAST(:plain AS regconfig), CAST(:cfg AS regconfig), :quoted),
+        archive_tsvector(CAST(:plain AS regconfig), CAST(:cfg AS regconfig), :subject),
+        to_tsvector('archive_xx', :author_words),
+        to_tsvector('archive_xx', :org_words))
+ON CONFLICT (key) DO UPDATE SET seq = EXCLUDED.seq, message_id = EXCLUDED.message_id,
+    thread_id = EXCLUDED.thread_id, date = EXCLUDED.date, month = EXCLUDED.month,
+    lang = EXCLUDED.lang, author = EXCLUDED.author, org = EXCLUDED.org, lists = EXCLUDED.lists,
+    topics = EXCLUDED.topics, list_keys = EXCLUDED.list_keys, topic_keys = EXCLUDED.topic_keys,
+    own = EXCLUDED.own, quoted = EXCLUDED.quoted, subject = EXCLUDED.subject,
+    author_v = EXCLUDED.author_v, org_v = EXCLUDED.org_v"""
+
+
+def _text(value: str | None, limit: int = MAX_TEXT) -> str:
+    """Text PostgreSQL can hold: no NUL, no lone surrogate, at most `limit` characters."""
+    value = (value or "")[:limit]
+    if "\x00" in value:
+        value = value.replace("\x00", " ")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _key(message_id: str) -> str:
+    """The row key of a message: an MD5 of its id (ids can be longer than a btree key may be)."""
+    return str(uuid.UUID(bytes=hashlib.md5(_escape_nul(message_id).encode("utf-8", "surrogatepass"))
+                         .digest()))
+
+
+def _row(record: dict) -> dict:
+    language = record.get("language") or ""
+    date = record.get("date")
+    subject = _text(record.get("subject"), 2000)
+    address = record.get("from_address") or ""
+    organisation = record.get("organisation") or ""
+    lists, topics = sorted(record.get("lists") or []), sorted(record.get("topics") or [])
+    when = NO_DATE
+    if date:
+        from datetime import datetime
+        when = _micros(datetime.fromisoformat(date.replace("Z", "+00:00")))
+    # Names, addresses and organisations are split into words as the query parser splits
+    # what people type (from:joao@example.org is joao, example and org), not by PostgreSQL's
+    # parser, which keeps an address or a host name whole.
+    author = f"{record.get('from_name') or ''} {address}"
+    return {
+        "key": _key(record["message_id"]), "mid": _escape_nul(record["message_id"]),
+        "thread": _text(record.get("thread_id")), "date": when, "month": date[:7] if date else "",
+        "lang": _text(language), "author": _text(address), "org": _text(organisation),
+        "lists": [_text(v) for v in lists], "topics": [_text(v) for v in topics],
+        "list_keys": [_text(v).lower() for v in lists], "topic_keys": [_text(v).lower() for v in topics],
+        "cfg": CONFIGS[language if language in STEMMED else ""],
+        "plain": PLAIN[language if language in STEMMED else ""],
+        # As in the Whoosh index, own words are searched with the subject, twice.
+        "own": f"{subject}\n{subject}\n{_text(record.get('own_text'))}",
+        "quoted": _text(record.get("quoted_text")), "subject": subject,
+        "author_words": " ".join(_WORDS.findall(_text(author.lower(), 5000))),
+        "org_words": " ".join(_WORDS.findall(_text(organisation.lower(), 5000))),
+    }
+
+
+class PgSearch:
+    """The search index as a table of the store's PostgreSQL database. Reads go through
+    `read` (a replica's engine, when there is one), writes through `write` at READ COMMITTED
+    (upserts of two ingesters wait for each other instead of failing)."""
+
+    def __init__(self, read: Engine, write: Engine):
+        self.read = read
+        self.write = write.execution_options(isolation_level="READ COMMITTED")
+        self.path = None   # no files: callers that print where the index is say so
+
+    def close(self) -> None:
+        """Nothing to close: connections belong to the engines."""
+
+    # --- the table ------------------------------------------------------------------------
+    def _exists(self, conn, table: str = TABLE) -> bool:
+        if conn.execute(sql("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
+            return False
+        found = conn.execute(sql("SELECT obj_description(to_regclass(:t), 'pg_class')"),
+                             {"t": table}).scalar()
+        if found != FORMAT:
+            raise ArchiverError(f"the search table {table} has another format ({found}): "
+                                "run `archiver reindex`")
+        return True
+
+    def _prepare(self, conn) -> None:
+        """Create what the table needs: unaccent, the text search configurations, the sequence."""
+        conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+        conn.execute(sql("CREATE EXTENSION IF NOT EXISTS unaccent"))
+        have = set(conn.execute(sql("SELECT cfgname FROM pg_ts_config")).scalars())
+        for lang, name in CONFIGS.items():
+            if name in have:
+                continue
+            base, dictionary = (_SNOWBALL[lang], f"{_SNOWBALL[lang]}_stem") if lang else ("simple", "simple")
+            conn.execute(sql(f"CREATE TEXT SEARCH CONFIGURATION {name} (COPY = {base})"))
+            conn.execute(sql(f"ALTER TEXT SEARCH CONFIGURATION {name} ALTER MAPPING FOR "
+                             f"hword, hword_part, word WITH unaccent, {dictionary}"))
+        conn.execute(sql(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}"))
+        if conn.execute(sql("SELECT to_regprocedure('archive_tsquery(regconfig,regconfig,text,boolean)')")
+                        ).scalar() is None:
+            conn.exec_driver_sql(_FUNCTIONS)
+
+    def _create(self, conn, table: str, indexed: bool) -> None:
+        conn.execute(sql(f"CREATE TABLE {table} ({_COLUMNS})"))
+        conn.execute(sql(f"COMMENT ON TABLE {table} IS '{FORMAT}'"))
+        if indexed:
+            self._index(conn, table)
+
+    @staticmethod
+    def _index(conn, table: str) -> None:
+        for column in _GIN:
+            conn.execute(sql(f"CREATE INDEX {table}_{column} ON {table} USING gin ({column})"))
+        conn.execute(sql(f"CREATE INDEX {table}_date ON {table} (date)"))
+
+    def _ensure(self) -> None:
+        with self.write.begin() as conn:
+            self._prepare(conn)
+            if not self._exists(conn):
+                self._create(conn, TABLE, indexed=True)
+
+    def doc_count(self) -> int:
+        """Return how many messages the index can search."""
+        with self.read.connect() as conn:
+            if not self._exists(conn):
+                return 0
+            return conn.execute(sql(f"SELECT count(*) FROM {TABLE}")).scalar_one()
+
+    # --- writing ----------------------------------------------------------------------------
+    def _load(self, conn, table: str, records: Iterable[dict]) -> int:
+        statement, total, batch = sql(_UPSERT.format(table=table)), 0, []
+        for record in records:
+            batch.append(_row(record))
+            if len(batch) >= CHUNK:
+                total += self._flush(conn, statement, batch)
+        return total + self._flush(conn, statement, batch)
+
+    @staticmethod
+    def _flush(conn, statement, batch: list[dict]) -> int:
+        if not batch:
+            return 0
+        # In the records' order (the store's row order, the same for two ingesters indexing
+        # the same rows, so they lock rows in one order): equal scores rank in that order.
+        conn.execute(statement, batch)
+        count = len(batch)
+        batch.clear()
+        return count
+
+    def update(self, records: Iterable[dict]) -> int:
+        """Add or replace the documents of records in one transaction."""
+        records = iter(records)
+        first = next(records, None)
+        if first is None:
+            return 0
+        self._ensure()
+        with self.write.begin() as conn:
+            return self._load(conn, TABLE, _chain(first, records))
+
+    def rebuild(self, records: Iterable[dict]) -> int:
+        """Build the table anew beside the old one and swap it in (readers keep the old one
+        until the swap commits)."""
+        fresh = self._fresh()
+        with self.write.begin() as conn:
+            count = self._load(conn, fresh, records)
+        self._swap(fresh)
+        return count
+
+    def rebuild_parallel(self, parts: list[Callable[[], Iterable[dict]]]) -> int:
+        """Build the table anew from several streams of records at once, each in a forked
+        process with connections of its own (the server analyses each stream's texts in its
+        own backend), and swap it in."""
+        fresh = self._fresh()
+        context = multiprocessing.get_context("fork")
+        reader, writer = context.Pipe(duplex=False)
+        children = [context.Process(target=self._load_part, args=(part, fresh, writer), daemon=True)
+                    for part in parts]
+        for child in children:
+            child.start()
+        writer.close()
+        outcomes = []
+        for _ in children:
+            try:
+                outcomes.append(reader.recv())
+            except EOFError:
+                break
+        for child in children:
+            child.join()
+        failed = [o for o in outcomes if isinstance(o, str)]
+        if failed or len(outcomes) < len(children) or any(c.exitcode for c in children):
+            with self.write.begin() as conn:
+                conn.execute(sql(f"DROP TABLE IF EXISTS {fresh}"))
+            raise ArchiverError("building the search index failed" + (f":\n{failed[0]}" if failed else ""))
+        self._swap(fresh)
+        return sum(outcomes)
+
+    def _load_part(self, part: Callable[[], Iterable[dict]], fresh: str, pipe) -> None:
+        """A forked child's share of a parallel build: its count, or its error, to the parent."""
+        code = 0
+        try:
+            self.write.dispose(close=False)   # the parent's connections are not the child's
+            with self.write.begin() as conn:
+                pipe.send(self._load(conn, fresh, part()))
+        except BaseException:   # everything, even an interrupt, is reported to the parent
+            pipe.send(traceback.format_exc())
+            code = 1
+        finally:
+            os._exit(code)
+
+    def _fresh(self) -> str:
+        fresh = TABLE + "_new"
+        with self.write.begin() as conn:
+            self._prepare(conn)
+            conn.execute(sql(f"DROP TABLE IF EXISTS {fresh}"))
+            self._create(conn, fresh, indexed=False)   # indexes are built once, after loading
+        return fresh
+
+    def _swap(self, fresh: str) -> None:
+        with self.write.begin() as conn:
+            self._index(conn, fresh)
+        with self.write.begin() as conn:
+            conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+            conn.execute(sql(f"DROP TABLE IF EXISTS {TABLE}"))
+            conn.execute(sql(f"ALTER TABLE {fresh} RENAME TO {TABLE}"))
+            for column in (*_GIN, "date"):
+                conn.execute(sql(f"ALTER INDEX {fresh}_{column} RENAME TO {TABLE}_{column}"))
+            conn.execute(sql(f"ALTER INDEX {fresh}_pkey RENAME TO {TABLE}_pkey"))
+        with self.write.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sql(f"ANALYZE {TABLE}"))
+
+    def delete(self, message_ids: Iterable[str]) -> int:
+        """Delete the documents of these messages; return how many there were."""
+        keys = sorted({_key(mid) for mid in message_ids})
+        if not keys:
+            return 0
+        with self.write.begin() as conn:
+            if not self._exists(conn):
+                return 0
+            return sum(conn.execute(sql(f"DELETE FROM {TABLE} WHERE key = ANY(CAST(:keys AS uuid[]))"),
+                                    {"keys": keys[i:i + CHUNK]}).rowcount
+                       for i in range(0, len(keys), CHUNK))
+
+    # --- checking against the store ---------------------------------------------------------
+    fingerprint = staticmethod(SearchIndex.fingerprint)
+
+    def fingerprints(self) -> list[tuple[str, str]]:
+        """Return (message id, content hash) of every document, hashed as SearchIndex does."""
+        with self.read.connect() as conn:
+            if not self._exists(conn):
+                return []
+            rows = conn.execute(sql(f"SELECT message_id, thread_id, lists, topics, author, org, "
+                                    f"month, lang, date FROM {TABLE} ORDER BY seq"))
+            return [(_unescape_nul(mid), SearchIndex._digest(
+                        [thread, ",".join(lists), ",".join(topics), author, org, month, lang, str(date)]))
+                    for mid, thread, lists, topics, author, org, month, lang, date in rows]
+
+    # --- searching ----------------------------------------------------------------------------
+    def _plan(self, conn, text: str) -> Translation | None:
+        """Check and translate a query; None when there is nothing to search."""
+        parsed = prepare(text)
+        if not self._exists(conn):
+            return None
+        typed = _typed(parsed.text) if parsed.text else None
+        found = translate(conn, typed, {lang: (PLAIN[lang], CONFIGS[lang]) for lang in CONFIGS},
+                          TABLE)
+        if parsed.start or parsed.end:
+            found.where = f"({found.where}) AND date <> {NO_DATE}"
+            if parsed.start:
+                found.where += f" AND date >= {found.param(_micros(parsed.start))}"
+            if parsed.end:
+                found.where += f" AND date < {found.param(_micros(parsed.end))}"
+        return found
+
+    @staticmethod
+    def _ordered(plan: Translation, sort: str, by_thread: bool) -> str:
+        order = _ORDER[sort]
+        hits = (f"SELECT message_id, thread_id, seq, date, {plan.rank} AS score, lists, topics, "
+                f"author, org, month, lang FROM {TABLE} WHERE {plan.where}")
+        ordered = (f"SELECT * FROM (SELECT DISTINCT ON (thread_id) * FROM hits "
+                   f"ORDER BY thread_id, {order}) AS firsts" if by_thread else "SELECT * FROM hits")
+        return f"WITH hits AS MATERIALIZED ({hits}), ordered AS MATERIALIZED ({ordered}) "
+
+    def _execute(self, conn, statement: str, params: dict):
+        conn.execute(sql(f"SET LOCAL statement_timeout = {TIMEOUT_MS}"))
+        try:
+            return conn.execute(sql(statement), params).all()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "57014":
+                raise QueryError(f"the search took longer than {TIMEOUT_MS // 1000} seconds: "
+                                 "add words or filters to narrow it") from exc
+            raise
+
+    def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
+               by_thread: bool = False,
+               texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
+        """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
+        if not 1 <= per_page <= MAX_PAGE:
+            raise QueryError(f"page size must be between 1 and {MAX_PAGE}")
+        if page < 1:
+            raise QueryError("pages are numbered from 1")
+        if sort not in _ORDER:
+            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        with self.read.connect() as conn:
+            plan = self._plan(conn, text)
+            if plan is None:
+                return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
+                             facets={name: [] for name in FACETS})
+            count = "count(DISTINCT thread_id)" if by_thread else "count(*)"
+            facets = " ".join(
+                f"UNION ALL (SELECT '{name}', v, NULL, NULL, {count} FROM hits, unnest({source}) AS v "
+                f"WHERE v <> '' GROUP BY v ORDER BY 5 DESC, v COLLATE \"C\" LIMIT 15)"
+                for name, source in _FACET_SOURCES.items())
+            statement = (self._ordered(plan, sort, by_thread)
+                         + f"SELECT 'hit', message_id, thread_id, score, rn FROM (SELECT message_id, "
+                         f"thread_id, score, row_number() OVER (ORDER BY {_ORDER[sort]}) AS rn "
+                         f"FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim OFFSET :off) AS shown "
+                         f"UNION ALL SELECT 'total', NULL, NULL, NULL, count(*) FROM ordered {facets}")
+            rows = self._execute(conn, statement, {**plan.params, "lim": per_page,
+                                                   "off": (page - 1) * per_page})
+            wanted = plan.wanted(quoted=False)
+            quoted_wanted = plan.wanted(quoted=True) if plan.asks_quoted else ""
+        total, hits, found_facets = 0, [], {name: [] for name in FACETS}
+        for kind, value, thread, score, n in rows:
+            if kind == "hit":
+                hits.append((n, Hit(message_id=_unescape_nul(value), thread_id=thread,
+                                    score=round(float(score), 4))))
+            elif kind == "total":
+                total = int(n)
+            else:
+                found_facets[kind].append((value, int(n)))
+        hits = [hit for _, hit in sorted(hits, key=lambda pair: pair[0])]
+        for name in found_facets:
+            found_facets[name].sort(key=lambda kv: (-kv[1], kv[0]))
+        if texts and hits:
+            self._snippets(hits, texts, wanted, quoted_wanted)
+        pages = max(1, -(-total // per_page))
+        return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits,
+                     facets=found_facets)
+
+    def match_ids(self, text: str, *, limit: int, sort: str = "relevance",
+                  by_thread: bool = False) -> tuple[int, list[str]]:
+        """Return how many messages (threads, by_thread) a query matches and the message ids
+        of its first `limit` hits in the search's order."""
+        if sort not in _ORDER:
+            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        with self.read.connect() as conn:
+            plan = self._plan(conn, text)
+            if plan is None:
+                return 0, []
+            statement = (self._ordered(plan, sort, by_thread)
+                         + f"SELECT (SELECT count(*) FROM ordered), message_id FROM (SELECT "
+                         f"message_id FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim) AS shown "
+                         f"UNION ALL SELECT count(*), NULL FROM ordered")
+            rows = self._execute(conn, statement, {**plan.params, "lim": max(0, limit)})
+        total = int(rows[-1][0])
+        return total, [_unescape_nul(mid) for _, mid in rows[:-1]]
+
+    def _snippets(self, hits: list[Hit], texts, wanted: str, quoted_wanted: str) -> None:
+        """Mark each hit's best stretch of own words (else, when the query asked for quoted
+        text, of its quoted text) with ts_headline; else show its first words."""
+        found = texts([h.message_id for h in hits])
+        chosen: list[tuple[Hit, str, str, str]] = []
+        for hit in hits:
+            own, quoted, lang = found.get(hit.message_id, ("", "", ""))
+            chosen.append((hit, " ".join(_text(own).split()), " ".join(_text(quoted).split()),
+                           CONFIGS[lang if lang in STEMMED else ""]))
+        lit = {}
+        with self.read.connect() as conn:
+            for which, query in (("own", wanted), ("quoted", quoted_wanted)):
+                if not query:
+                    continue
+                pick = [(i, c[1 if which == "own" else 2], c[3]) for i, c in enumerate(chosen)
+                        if i not in lit and c[1 if which == "own" else 2]]
+                if not pick:
+                    continue
+                rows = conn.execute(sql(
+                    "SELECT x.i, ts_headline(CAST(x.c AS regconfig), x.t, CAST(:q AS tsquery), :o) "
+                    "FROM unnest(CAST(:cfgs AS text[]), CAST(:texts AS text[]), CAST(:ids AS int[])) "
+                    "AS x(c, t, i)"), {"q": query, "o": _HEADLINE, "cfgs": [p[2] for p in pick],
+                                        "texts": [p[1] for p in pick], "ids": [p[0] for p in pick]})
+                for i, marked in rows:
+                    if _MARK in marked:
+                        lit[i] = (marked, chosen[i][1 if which == "own" else 2])
+        for i, (hit, own, _, _) in enumerate(chosen):
+            if i in lit:
+                hit.snippet = _marked(*lit[i])
+            else:
+                hit.snippet = html.escape(own[:220]) + (" …" if len(own) > 220 else "")
+
+
+def _marked(headline: str, whole: str) -> str:
+    """A headline as HTML: escaped, matches in <mark>, an ellipsis where text was left out."""
+    plain = headline.replace(_MARK, "").replace(_UNMARK, "").strip()
+    escaped = html.escape(headline.strip()).replace(_MARK, "<mark>").replace(_UNMARK, "</mark>")
+    return (("" if whole.startswith(plain) else "… ") + escaped
+            + ("" if whole.endswith(plain) else " …"))
+
+
+def _chain(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
