@@ -21,6 +21,7 @@ _VIRTUAL = Schema(own=TEXT(analyzer=_TYPED), quoted=TEXT(analyzer=_TYPED),
 _REAL = {"own": "own", "quoted": "quoted", "subject": "subject", "from": "author", "org": "org",
          "topic": "topics", "list": "lists", "lang": "lang"}
 _ANALYSED = {"own", "quoted", "subject", "author", "org"}
+_STEMMED_FIELDS = {"own", "quoted", "subject"}
 
 
 def _typed(text: str) -> query.Query:
@@ -68,7 +69,9 @@ def _to_real(q: query.Query, reader) -> query.Query:
 
 def _leaf(q: query.Query, reader) -> query.Query:
     name = _REAL.get(q.fieldname, q.fieldname)
-    langs = STEMMED + ("",) if name in _ANALYSED else None
+    # Names and organisations are indexed unstemmed (analyse(..., "")): a query word is looked
+    # up as it is there, or from:rede would find 'Red' by the Portuguese stem of 'rede'.
+    langs = (STEMMED + ("",) if name in _STEMMED_FIELDS else ("",)) if name in _ANALYSED else None
     if isinstance(q, query.Prefix):
         stem = fold(q.text.lower())
         if len(stem) < 2:

@@ -83,6 +83,7 @@ CHUNK = 500
 _LOCK = 0x5EA7C4           # advisory lock id: one session at a time creates or swaps the table
 _MARK, _UNMARK = "\ue001", "\ue002"
 _WORDS = re.compile(r"\w+")
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
 _HEADLINE = (f"StartSel={_MARK}, StopSel={_UNMARK}, MaxWords=35, MinWords=20, ShortWord=2, "
              "MaxFragments=0")
 _FACET_SOURCES = {"topic": "topics", "list": "lists", "author": "ARRAY[author]",
@@ -140,6 +141,13 @@ def _text(value: str | None, limit: int = MAX_TEXT) -> str:
     return value
 
 
+def _words(text: str) -> str:
+    """Text as the words the Whoosh index and the query parser see (runs of \\w), one space
+    apart: PostgreSQL's own parser would drop what stands between <script> and </script>,
+    which mail about web pages quotes, and keep an address or a host name as one token."""
+    return " ".join(_WORDS.findall(text))
+
+
 def _key(message_id: str) -> str:
     """The row key of a message: an MD5 of its id (ids can be longer than a btree key may be)."""
     return str(uuid.UUID(bytes=hashlib.md5(_escape_nul(message_id).encode("utf-8", "surrogatepass"))
@@ -170,8 +178,8 @@ def _row(record: dict) -> dict:
         "cfg": CONFIGS[language if language in STEMMED else ""],
         "plain": PLAIN[language if language in STEMMED else ""],
         # As in the Whoosh index, own words are searched with the subject, twice.
-        "own": f"{subject}\n{subject}\n{_text(record.get('own_text'))}",
-        "quoted": _text(record.get("quoted_text")), "subject": subject,
+        "own": _words(f"{subject}\n{subject}\n{_text(record.get('own_text'))}"),
+        "quoted": _words(_text(record.get("quoted_text"))), "subject": _words(subject),
         "author_words": " ".join(_WORDS.findall(_text(author.lower(), 5000))),
         "org_words": " ".join(_WORDS.findall(_text(organisation.lower(), 5000))),
     }
@@ -402,7 +410,7 @@ class PgSearch:
             return conn.execute(sql(statement), params).all()
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) == "57014":
-                raise QueryError(f"the search took longer than {TIMEOUT_MS // 1000} seconds: "
+                raise QueryError(f"the search took longer than {TIMEOUT_MS / 1000:g} seconds: "
                                  "add words or filters to narrow it") from exc
             raise
 
@@ -478,7 +486,11 @@ class PgSearch:
         chosen: list[tuple[Hit, str, str, str]] = []
         for hit in hits:
             own, quoted, lang = found.get(hit.message_id, ("", "", ""))
-            chosen.append((hit, " ".join(_text(own).split()), " ".join(_text(quoted).split()),
+            # Escaped before ts_headline reads it: its parser skips what looks like markup
+            # (<script>...</script> whole) but reads &lt; as one token and gives it back as it
+            # is, so the words inside are marked and the headline is escaped text already.
+            chosen.append((hit, html.escape(" ".join(_text(own).split()), quote=False),
+                           html.escape(" ".join(_text(quoted).split()), quote=False),
                            CONFIGS[lang if lang in STEMMED else ""]))
         lit = {}
         with self.read.connect() as conn:
@@ -501,14 +513,19 @@ class PgSearch:
             if i in lit:
                 hit.snippet = _marked(*lit[i])
             else:
-                hit.snippet = html.escape(own[:220]) + (" …" if len(own) > 220 else "")
+                whole = html.unescape(own)
+                hit.snippet = html.escape(whole[:220]) + (" …" if len(whole) > 220 else "")
 
 
 def _marked(headline: str, whole: str) -> str:
-    """A headline as HTML: escaped, matches in <mark>, an ellipsis where text was left out."""
+    """A headline of escaped text as HTML: matches in <mark>, an ellipsis where text was left
+    out. Whatever is not one of the escapes made before (a fragment cut inside one) is
+    escaped again, so nothing of the mail can become markup."""
     plain = headline.replace(_MARK, "").replace(_UNMARK, "").strip()
-    escaped = html.escape(headline.strip()).replace(_MARK, "<mark>").replace(_UNMARK, "</mark>")
-    return (("" if whole.startswith(plain) else "… ") + escaped
+    safe = _BARE_AMPERSAND.sub("&amp;", headline.strip()).replace("<", "&lt;").replace(">", "&gt;")
+    safe = safe.replace('"', "&quot;").replace("'", "&#x27;")
+    marked = safe.replace(_MARK, "<mark>").replace(_UNMARK, "</mark>")
+    return (("" if whole.startswith(plain) else "… ") + marked
             + ("" if whole.endswith(plain) else " …"))
 
 
