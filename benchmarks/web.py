@@ -107,9 +107,10 @@ def ingested(corpus: Path, work: Path) -> Path:
     return own
 
 
-def page_paths(data: Path, threads: int, seed: int) -> tuple[dict[str, list[str]], int]:
-    """Return the paths of each kind of page, and the archive's message count."""
-    store = Store(f"sqlite:///{data / 'archive.sqlite3'}")
+def page_paths(data: Path, threads: int, seed: int, url: str | None = None) -> tuple[dict[str, list[str]], int]:
+    """Return the paths of each kind of page, and the archive's message count (the store is
+    the data directory's SQLite file unless url names another)."""
+    store = Store(url or f"sqlite:///{data / 'archive.sqlite3'}")
     try:
         archive = Archive(store)
         listed = archive.threads(limit=max(threads * 20, 500))["threads"]

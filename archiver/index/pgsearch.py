@@ -25,8 +25,9 @@ from .searchindex import MAX_PAGE, Found, Hit, SearchIndex
 from .tsquery import Translation, translate
 
 TABLE = "search_docs"
-FORMAT = "archive search format 1"   # the table's comment; another one is refused (reindex)
+FORMAT = "archive search format 2"   # the table's comment; another one is refused (reindex)
 SEQUENCE = "search_docs_seq"
+STATS = "search_stats"       # the texts' average lengths in words, which ranking divides by
 # Each language is analysed as the Whoosh index does: stemmed with its accents (stemmers
 # expect them: 'declarações' and 'declaração' share the stem 'declar') and then folded, plus
 # folded first and then stemmed, so a word typed without accents finds them too. The second
@@ -108,25 +109,29 @@ _COLUMNS = """
     quoted tsvector NOT NULL,
     subject tsvector NOT NULL,
     author_v tsvector NOT NULL,
-    org_v tsvector NOT NULL"""
+    org_v tsvector NOT NULL,
+    own_len integer NOT NULL,
+    quoted_len integer NOT NULL"""
 _GIN = ("own", "quoted", "subject", "author_v", "org_v", "list_keys", "topic_keys")
 
 _UPSERT = f"""
 INSERT INTO {{table}} (key, seq, message_id, thread_id, date, month, lang, author, org, lists,
-                      topics, list_keys, topic_keys, own, quoted, subject, author_v, org_v)
+                      topics, list_keys, topic_keys, own, quoted, subject, author_v, org_v,
+                      own_len, quoted_len)
 VALUES (CAST(:key AS uuid), nextval('{SEQUENCE}'), :mid, :thread, :date, :month, :lang, :author,
         :org, :lists, :topics, :list_keys, :topic_keys,
         archive_tsvector(CAST(:plain AS regconfig), CAST(:cfg AS regconfig), :own),
         archive_tsvector(CAST(:plain AS regconfig), CAST(:cfg AS regconfig), :quoted),
         archive_tsvector(CAST(:plain AS regconfig), CAST(:cfg AS regconfig), :subject),
         to_tsvector('archive_xx', :author_words),
-        to_tsvector('archive_xx', :org_words))
+        to_tsvector('archive_xx', :org_words), :own_len, :quoted_len)
 ON CONFLICT (key) DO UPDATE SET seq = EXCLUDED.seq, message_id = EXCLUDED.message_id,
     thread_id = EXCLUDED.thread_id, date = EXCLUDED.date, month = EXCLUDED.month,
     lang = EXCLUDED.lang, author = EXCLUDED.author, org = EXCLUDED.org, lists = EXCLUDED.lists,
     topics = EXCLUDED.topics, list_keys = EXCLUDED.list_keys, topic_keys = EXCLUDED.topic_keys,
     own = EXCLUDED.own, quoted = EXCLUDED.quoted, subject = EXCLUDED.subject,
-    author_v = EXCLUDED.author_v, org_v = EXCLUDED.org_v"""
+    author_v = EXCLUDED.author_v, org_v = EXCLUDED.org_v, own_len = EXCLUDED.own_len,
+    quoted_len = EXCLUDED.quoted_len"""
 
 
 def _text(value: str | None, limit: int = MAX_TEXT) -> str:
@@ -169,6 +174,8 @@ def _row(record: dict) -> dict:
     # what people type (from:joao@example.org is joao, example and org), not by PostgreSQL's
     # parser, which keeps an address or a host name whole.
     author = f"{record.get('from_name') or ''} {address}"
+    own = _words(f"{subject}\n{subject}\n{_text(record.get('own_text'))}")
+    quoted = _words(_text(record.get("quoted_text")))
     return {
         "key": _key(record["message_id"]), "mid": _escape_nul(record["message_id"]),
         "thread": _text(record.get("thread_id")), "date": when, "month": date[:7] if date else "",
@@ -178,8 +185,8 @@ def _row(record: dict) -> dict:
         "cfg": CONFIGS[language if language in STEMMED else ""],
         "plain": PLAIN[language if language in STEMMED else ""],
         # As in the Whoosh index, own words are searched with the subject, twice.
-        "own": _words(f"{subject}\n{subject}\n{_text(record.get('own_text'))}"),
-        "quoted": _words(_text(record.get("quoted_text"))), "subject": _words(subject),
+        "own": own, "quoted": quoted, "subject": _words(subject),
+        "own_len": own.count(" ") + 1 if own else 0, "quoted_len": quoted.count(" ") + 1 if quoted else 0,
         "author_words": " ".join(_WORDS.findall(_text(author.lower(), 5000))),
         "org_words": " ".join(_WORDS.findall(_text(organisation.lower(), 5000))),
     }
@@ -222,6 +229,7 @@ class PgSearch:
             conn.execute(sql(f"ALTER TEXT SEARCH CONFIGURATION {name} ALTER MAPPING FOR "
                              f"hword, hword_part, word WITH unaccent, {dictionary}"))
         conn.execute(sql(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}"))
+        conn.execute(sql(f"CREATE TABLE IF NOT EXISTS {STATS} (name text PRIMARY KEY, value float8 NOT NULL)"))
         if conn.execute(sql("SELECT to_regprocedure('archive_tsquery(regconfig,regconfig,text,boolean)')")
                         ).scalar() is None:
             conn.exec_driver_sql(_FUNCTIONS)
@@ -279,7 +287,17 @@ class PgSearch:
             return 0
         self._ensure()
         with self.write.begin() as conn:
-            return self._load(conn, TABLE, _chain(first, records))
+            count = self._load(conn, TABLE, _chain(first, records))
+        self._restat()
+        return count
+
+    def _restat(self) -> None:
+        """Record the average lengths ranking divides by (one pass over two integer columns)."""
+        with self.write.begin() as conn:
+            conn.execute(sql(
+                f"INSERT INTO {STATS} (name, value) SELECT 'own_len', coalesce(avg(own_len), 1) FROM {TABLE} "
+                f"UNION ALL SELECT 'quoted_len', coalesce(avg(quoted_len), 1) FROM {TABLE} "
+                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"))
 
     def rebuild(self, records: Iterable[dict]) -> int:
         """Build the table anew beside the old one and swap it in (readers keep the old one
@@ -351,6 +369,7 @@ class PgSearch:
             conn.execute(sql(f"ALTER INDEX {fresh}_pkey RENAME TO {TABLE}_pkey"))
         with self.write.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(sql(f"ANALYZE {TABLE}"))
+        self._restat()
 
     def delete(self, message_ids: Iterable[str]) -> int:
         """Delete the documents of these messages; return how many there were."""

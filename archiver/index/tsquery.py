@@ -18,7 +18,9 @@ _TEXT = {"own": "own", "quoted": "quoted", "subject": "subject", "from": "author
 _STEMMED_COLUMNS = {"own", "quoted", "subject"}
 _KEYWORDS = {"topic": "topic_keys", "list": "list_keys"}
 _WEIGHT = {"subject": 2.0}             # as the Whoosh index boosts its subject field
-MAX_RANKED = 8                         # words weighed by their frequency; the rest only filter
+K1, B = 1.2, 0.75                      # BM25's constants, as Whoosh's BM25F uses them
+STATS = "search_stats"
+MAX_RANKED = 16                        # words weighed by their frequency; the rest only filter
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
 
 
@@ -68,9 +70,11 @@ def translate(conn, typed: query.Query | None, configs: dict[str, tuple[str, str
 
 
 def _rank(found: Translation, table: str) -> str:
-    """A relevance score near the Whoosh index's BM25F: each wanted word's ts_rank (which grows
-    with its frequency, less and less, over the log of the text's length) weighed by its
-    inverse document frequency, so the rarer of two words counts more. Document counts are
+    """A relevance score after BM25, as the Whoosh index scores: for each wanted word, its
+    inverse document frequency times a saturating function of how often it occurs, divided
+    down for texts longer than the average (own words and quoted text; names and subjects
+    are short). How often is read from ts_rank without normalisation, which grows with the
+    occurrences and tends to 1 (scaled from its default weight 0.1). Document counts are
     subqueries PostgreSQL runs once per search; the table's size is the planner's estimate."""
     size = f"(SELECT reltuples FROM pg_class WHERE oid = '{table}'::regclass)"
     parts = []
@@ -79,11 +83,13 @@ def _rank(found: Translation, table: str) -> str:
         name = found.param(q)
         df = f"(SELECT count(*) FROM {table} WHERE {column} @@ CAST({name} AS tsquery))"
         # Before its first ANALYZE the table's size is unknown (-1): no fewer than df, then.
-        parts.append(f"ln(1 + (greatest({size}, {df}) - {df} + 0.5) / ({df} + 0.5)) * "
-                     f"ts_rank({column}, CAST({name} AS tsquery), 1)"
-                     + (f" * {_WEIGHT[column]}" if column in _WEIGHT else ""))
-    # On a scale near BM25's (ts_rank is a fraction of one), so scores read alike in the API.
-    return f"100 * ({' + '.join(parts)})" if parts else "0.0"
+        idf = f"ln(1 + (greatest({size}, {df}) - {df} + 0.5) / ({df} + 0.5))"
+        tf = f"least(1.0, 10 * ts_rank({column}, CAST({name} AS tsquery), 0))"
+        norm = (f"(1 - {B} + {B} * {column}_len / (SELECT value FROM {STATS} WHERE name = '{column}_len'))"
+                if column in ("own", "quoted") else "1")
+        weight = f" * {_WEIGHT[column]}" if column in _WEIGHT else ""
+        parts.append(f"{idf} * {tf} * {K1 + 1} / ({tf} + {K1} * {norm}){weight}")
+    return " + ".join(parts) or "0.0"
 
 
 def _leaves(typed: query.Query) -> list[query.Query]:
@@ -169,7 +175,10 @@ def _leaf(node, found: Translation, lexemes: dict, positive: bool) -> str | None
         if not tsq:
             return None
         if positive:
-            found.matched.setdefault(column, []).append(tsq)
+            # Each spelling apart (a stem of one language, a folded form): the Whoosh index
+            # scores each term on its own, and a spelling few messages have weighs more.
+            found.matched.setdefault(column, []).extend(
+                part for q in made if q for part in (q.split(" | ") if "(" not in q else [q]))
         return f"{column} @@ CAST({found.param(tsq)} AS tsquery)"
     words = [node.text] if not isinstance(node, query.Phrase) else node.words
     words = [w.lower() for w in words]
