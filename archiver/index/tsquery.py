@@ -73,8 +73,7 @@ def _rank(found: Translation, table: str) -> str:
     """A relevance score after BM25, as the Whoosh index scores: for each wanted word, its
     inverse document frequency times a saturating function of how often it occurs, divided
     down for texts longer than the average (own words and quoted text; names and subjects
-    are short). How often is read from ts_rank without normalisation, which grows with the
-    occurrences and tends to 1 (scaled from its default weight 0.1). Document counts are
+    are short). How often is read back from ts_rank without normalisation. Document counts are
     subqueries PostgreSQL runs once per search; the table's size is the planner's estimate."""
     size = f"(SELECT reltuples FROM pg_class WHERE oid = '{table}'::regclass)"
     parts = []
@@ -84,7 +83,10 @@ def _rank(found: Translation, table: str) -> str:
         df = f"(SELECT count(*) FROM {table} WHERE {column} @@ CAST({name} AS tsquery))"
         # Before its first ANALYZE the table's size is unknown (-1): no fewer than df, then.
         idf = f"ln(1 + (greatest({size}, {df}) - {df} + 0.5) / ({df} + 0.5))"
-        tf = f"least(1.0, 10 * ts_rank({column}, CAST({name} AS tsquery), 0))"
+        # ts_rank of one word without normalisation is 0.1 (the default weight) times the sum
+        # of 1/j^2 over its j = 1..tf occurrences, over pi^2/6: inverted, about the count.
+        share = f"least(0.999, 10 * ts_rank({column}, CAST({name} AS tsquery), 0))"
+        tf = f"greatest(1.0, 1 / ((1 - {share}) * 1.6449) - 0.5)"
         norm = (f"(1 - {B} + {B} * {column}_len / (SELECT value FROM {STATS} WHERE name = '{column}_len'))"
                 if column in ("own", "quoted") else "1")
         weight = f" * {_WEIGHT[column]}" if column in _WEIGHT else ""
