@@ -19,6 +19,9 @@ from .dataset import check as check_format
 from .dataset import export as export_dataset
 from .export import CITATIONS, citation
 from .ids import message_hash, normalise_message_id
+from . import migrations
+from .migrate import migrate as copy_store
+from .migrate import target_data
 from .fetch import credentials_for, fetch_archive, lines, load_lists
 from .fetch import sync as run_sync
 from .pipeline import ingest as run_ingest
@@ -255,6 +258,77 @@ def reindex(ctx: click.Context) -> None:
     with _archive(ctx, write=True) as archive:
         count = rebuild_index(archive)
     click.echo(f"indexed {count} messages")
+
+
+@main.group()
+def db() -> None:
+    """The store's schema: its revision, and upgrades to this archiver's.
+
+    Example: archiver db current
+    """
+
+
+def _store_url(ctx: click.Context) -> tuple[Path, str]:
+    """Return the data directory and its store's URL, found as every command finds them."""
+    data = config.data_dir(ctx.obj["data"])
+    return data, config.database_url(data)
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Show the store's schema revision and whether it is this archiver's.
+
+    Example: archiver db current
+    """
+    try:
+        found = migrations.status(_store_url(ctx)[1])
+    except ArchiverError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{found.revision or '-'}  {found.describe()}")
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Upgrade the store's schema to this archiver's revision (back the store up first).
+
+    Example: archiver db upgrade
+    """
+    try:
+        data, url = _store_url(ctx)
+        lock = _writer_lock(data)
+        try:
+            before, after = migrations.upgrade(url)
+        finally:
+            lock.close()
+    except (ArchiverError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if before.revision == after.revision:
+        click.echo(f"already at revision {after.revision}: nothing to do")
+    else:
+        click.echo(f"upgraded from revision {before.revision or 'none'} to {after.revision}")
+
+
+@main.command()
+@click.option("--to", "target", required=True, metavar="URL",
+              help="The empty database to copy into (SQLAlchemy URL).")
+@click.option("--to-data", type=click.Path(file_okay=False),
+              help="The target's data directory, for its search index (default: a SQLite "
+                   "target's folder, else this data directory).")
+@click.pass_context
+def migrate(ctx: click.Context, target: str, to_data: str | None) -> None:
+    """Copy the whole store into an empty database, keeping its keys and bytes, and build the
+    search index there: from SQLite to PostgreSQL, back, or to another file.
+
+    Example: archiver migrate --to postgresql+psycopg://archiver@dbhost/archive
+    """
+    with _archive(ctx, write=True) as archive:
+        data = config.data_dir(to_data or target_data(target, config.data_dir(ctx.obj["data"])))
+        done = copy_store(archive.store, target, data)
+    for name, count in done.rows.items():
+        click.echo(f"{name:<16}{count:>10} rows")
+    click.echo(f"indexed {done.indexed} messages")
 
 
 @main.command()

@@ -187,7 +187,16 @@ PARALLEL_INDEX_MIN = 20_000
 def update_index(archive: Archive, chunk: int = 2000, workers: int | None = None) -> int:
     """Bring the search index up to date with the store; return how many documents changed
     (added, replaced or deleted). Redacted messages are deleted from the index: their rows
-    stay in the store, but no search may find them or count them in a total or facet."""
+    stay in the store, but no search may find them or count them in a total or facet.
+
+    The store's index lock is held throughout (Store.indexing): another ingester's writes
+    that change what the index must hold wait until the rows read here are marked, and a
+    second index update waits for this one, then finds only what is left."""
+    with archive.store.indexing():
+        return _update_index(archive, chunk, workers)
+
+
+def _update_index(archive: Archive, chunk: int, workers: int | None) -> int:
     store = archive.store
     if archive.index.doc_count() == 0:
         # A first build (an archive's first ingest) runs on every core.
@@ -233,10 +242,11 @@ def evaluate_tagger(archive: Archive, truth_path: str) -> dict:
 
 def rebuild_index(archive: Archive, workers: int | None = None) -> int:
     """Build the search index anew from the store (the store is the truth; the index derived)."""
-    count = _build_in_parallel(archive, 2000, workers, every=True)
-    if count is None:
-        count = archive.index.rebuild(archive.messages())
-    archive.store.mark_all_indexed()
+    with archive.store.indexing():
+        count = _build_in_parallel(archive, 2000, workers, every=True)
+        if count is None:
+            count = archive.index.rebuild(archive.messages())
+        archive.store.mark_all_indexed()
     return count
 
 
@@ -273,8 +283,7 @@ def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
     if not new_ids:
         return
     started = perf_counter()
-    inputs = store.thread_inputs(new_ids)
-    placements = thread(inputs, max_depth=int(config.get("max_thread_depth")))
+    depth = int(config.get("max_thread_depth"))
     pins = overrides()
     tagging = [0.0]
 
@@ -284,10 +293,12 @@ def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
         tagging[0] += perf_counter() - begun
         return found
 
-    # The threads and their topics in one transaction: a kill between the two would leave
-    # threads with the topics of what they were, and no later ingest would look at them again.
-    store.write_threads(placements, topics=topics)
-    report.rethreaded += len(inputs)
+    # Inputs read, threads and their topics written in one transaction: a kill between the
+    # two writes would leave threads with the topics of what they were, and no later ingest
+    # would look at them again; and an ingester on another list threads before or after
+    # this step, never in the middle of it (Store.rethread).
+    report.rethreaded += store.rethread(new_ids, lambda inputs: thread(inputs, max_depth=depth),
+                                        topics=topics)
     report.timings["thread"] += perf_counter() - started - tagging[0]
     report.timings["topics"] += tagging[0]
 
@@ -297,9 +308,8 @@ def retag_threads(store: Store, thread_ids: list[str]) -> None:
     pins = overrides()
     for i in range(0, len(thread_ids), 500):
         part = thread_ids[i:i + 500]
-        tags = store.message_tags_by_thread(part)
-        store.write_thread_topics({tid: thread_topics(tags.get(tid, []), pins.get(tid))
-                                   for tid in part})
+        store.retopic(part, lambda tags, part=part: {tid: thread_topics(tags.get(tid, []), pins.get(tid))
+                                                     for tid in part})
 
 
 def retag(archive: Archive, chunk: int = 2000) -> dict:

@@ -18,13 +18,19 @@ from .querylang import MAX_QUERY  # noqa: F401  (the web bounds queries by it)
 from .sqltime import by_date
 from .orgs import Organisations, load_organisations
 from .packing import unpack_texts
-from .store import CHUNK, Store
+from .store import CHUNK, ReadOnlyStore, Store
 from .topics import cached_taxonomy
 
 
 def open_store(data: Path, database_url: str | None = None) -> Store:
     """Open the store of a data directory (or the given URL): one per process, shared by threads."""
     return Store(config.database_url(data, database_url))
+
+
+def open_replica(url: str) -> Store:
+    """Open a read-only replica of the store (replica_url): an Archive over it reads pages,
+    stats and searches there, and nothing can write through it."""
+    return ReadOnlyStore(url)
 
 
 class Archive(Browse):

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import base64
+import random
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import (Integer, and_, bindparam, case, create_engine, event, func, or_, select, true,
-                        update)
+from sqlalchemy import (Boolean, Integer, Text, and_, bindparam, case, cast, create_engine, event, func, or_,
+                        select, true, update)
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from . import schema as s
 from .packing import pack, pack_texts, train, unpack, unpack_texts
 from .errors import StoreError
 from .ids import message_hash, person_key
+from .migrations import prepare as prepare_schema
 from .models import Message, Placement, RawMessage, ThreadInput
 from .sqltime import by_date
 
 CHUNK = 500  # bound on IN (...) lists: SQLite allows 32,766 parameters, PostgreSQL 65,535
+# Keys of PostgreSQL advisory locks (per database; "archthr" and "archidx" in ASCII, apart from
+# the schema lock's "archive" in migrations): one threading step at a time, and no write that
+# changes what the search index must hold while an index update runs (see _write).
+THREADING_LOCK = 0x61726368746872
+INDEX_LOCK = 0x61726368696478
+# A write transaction PostgreSQL aborted to break a deadlock (40P01) or a serialisation conflict
+# (40001) is run again, this many times at most: it wrote nothing, and it is idempotent.
+RETRIES = 5
+_RETRYABLE = frozenset({"40001", "40P01"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,36 +77,98 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         try:
-            s.metadata.create_all(self.engine)
-        except OperationalError as exc:   # a server that is down, a database that is not there
-            raise StoreError(f"cannot open store {shown}: {exc.orig}") from exc
-        self._check_version()
+            # An empty database gets the schema; any other must be at this archiver's revision.
+            prepare_schema(self.engine)
+        except Exception as exc:
+            self.engine.dispose()   # a store refused keeps no connection open
+            if isinstance(exc, OperationalError):   # a server that is down, a database that is not there
+                raise StoreError(f"cannot open store {shown}: {exc.orig}") from exc
+            raise
         self._zdict = b""
 
-    def _check_version(self) -> None:
-        # Read first: readers must not need the write lock an ingest may be holding.
-        query = select(s.meta.c.value).where(s.meta.c.key == "schema_version")
-        try:
-            with self.engine.connect() as conn:
-                found = conn.execute(query).scalar()
-            if found is None:
-                with self.engine.begin() as conn:
-                    conn.execute(self._insert_ignore(s.meta), [{"key": "schema_version",
-                                                                "value": str(s.SCHEMA_VERSION)}])
-                    found = conn.execute(query).scalar_one()
-        except OperationalError as exc:
-            raise StoreError(f"the store cannot be read: {exc.orig}") from exc
-        if found != str(s.SCHEMA_VERSION):
-            raise StoreError(f"the store has schema version {found}, this archiver needs "
-                             f"{s.SCHEMA_VERSION}: ingest into a new data directory")
+    # --- writing --------------------------------------------------------------------------
+    read_only = False   # a store opened by ReadOnlyStore refuses writes before any reaches SQL
+
+    def _write(self, work: Callable[[Connection], T], index: bool = False, threads: bool = False,
+               touch: bool = True) -> T:
+        """Run work in one write transaction, counted in the generation unless touch is False.
+
+        index: the work changes what the search index must hold (messages, their lists,
+        threads or tags, redactions), so it waits while an index update runs (indexing()).
+        threads: the work writes placements, summaries, dummies or thread topics: one such
+        transaction at a time (see rethread)."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only (a replica): nothing is written to it")
+        postgres = self.engine.dialect.name == "postgresql"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self.engine.connect() as conn:
+                    # Readers keep REPEATABLE READ (a page is one snapshot); writers run at READ
+                    # COMMITTED. There INSERT ... ON CONFLICT waits for a concurrent insert of the
+                    # same key and then sees it, where REPEATABLE READ fails with a serialisation
+                    # error; an UPDATE of a row another writer changed waits for its commit and
+                    # applies to what it committed. In SQLite the transaction begins IMMEDIATE
+                    # (_sqlite_begin): writers queue on the file's lock from their first
+                    # statement, instead of failing when their snapshot is older than another
+                    # writer's commit.
+                    conn.execution_options(**({"isolation_level": "READ COMMITTED"} if postgres
+                                              else {"store_write": True}))
+                    with conn.begin():
+                        if postgres and index:
+                            conn.execute(select(func.pg_advisory_xact_lock_shared(INDEX_LOCK)))
+                        if postgres and threads:
+                            conn.execute(select(func.pg_advisory_xact_lock(THREADING_LOCK)))
+                        result = work(conn)
+                        if touch:
+                            self._touch(conn)
+                return result
+            except DBAPIError as exc:
+                # Writers take keys and rows in one order where they can (raw keys and
+                # memberships sorted, messages' rows updated in row order), so they seldom wait
+                # on each other in a circle; when PostgreSQL breaks one (or reports a
+                # serialisation failure) the transaction was rolled back whole, and every write
+                # path is idempotent: run it again, after a short random pause.
+                if attempt == RETRIES or _sqlstate(exc) not in _RETRYABLE:
+                    raise
+            time.sleep(random.uniform(0.0, 0.05 * 2 ** attempt))
+
+    @contextmanager
+    def indexing(self) -> Iterator[None]:
+        """Hold the store's index lock while the search index is brought up to date.
+
+        An index update reads rows not yet indexed, indexes them, and only then marks them
+        indexed, in separate transactions. A write landing in between (another ingester
+        moving one of those messages to another thread, adding it to its list, or storing a
+        message whose row id falls in the range being marked) would be marked indexed without
+        ever reaching the index. In PostgreSQL such writes take this advisory lock shared
+        (_write with index=True) and the update holds it alone, on a connection of its own, so
+        they wait for each other; two updates wait for each other too. In SQLite the data
+        directory's writer lock already keeps a second writer out."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            # AUTOCOMMIT: a connection held for the whole update must hold no snapshot.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(select(func.pg_advisory_lock(INDEX_LOCK)))
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(select(func.pg_advisory_unlock(INDEX_LOCK)))
+                except DBAPIError:
+                    conn.invalidate()   # a broken session: its locks went with it
 
     # --- what readers may cache by ------------------------------------------------------
     def _touch(self, conn: Connection) -> None:
         """Count a write in the store's generation (readers key their caches by it)."""
-        meta = s.meta.c
-        if conn.execute(update(s.meta).where(meta.key == "generation")
-                        .values(value=(func.cast(meta.value, Integer) + 1))).rowcount == 0:
-            conn.execute(self._insert_ignore(s.meta), [{"key": "generation", "value": "1"}])
+        # One upsert, the transaction's last statement: a concurrent writer's count waits for
+        # this commit and adds to it (none is lost), and holds the row only until its commit.
+        value = s.meta.c.value
+        conn.execute(self._insert(s.meta).values(key="generation", value="1").on_conflict_do_update(
+            index_elements=[s.meta.c.key], set_={"value": cast(cast(value, Integer) + 1, Text)}))
 
     def generation(self) -> str:
         """Return the store's write generation: it changes whenever an ingest, retag or
@@ -115,21 +191,25 @@ class Store:
         Two ingests racing to make one both end up with the one stored first."""
         if self.zdict() or not samples:
             return self._zdict
-        with self.engine.begin() as conn:
-            conn.execute(self._insert_ignore(s.meta), [
-                {"key": "zdict", "value": base64.b64encode(train(samples)).decode("ascii")}])
+        made = base64.b64encode(train(samples)).decode("ascii")
+        self._write(lambda conn: conn.execute(self._insert_ignore(s.meta), [{"key": "zdict", "value": made}]),
+                    touch=False)
         return self.zdict()
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def _insert_ignore(self, table):
-        """Return INSERT ... ON CONFLICT DO NOTHING for the store's dialect."""
+    def _insert(self, table):
+        """Return the store's dialect's INSERT (which has ON CONFLICT)."""
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
+        return insert(table)
+
+    def _insert_ignore(self, table):
+        """Return INSERT ... ON CONFLICT DO NOTHING for the store's dialect."""
+        return self._insert(table).on_conflict_do_nothing()
 
     # --- ingest ---------------------------------------------------------------------------
     def known(self, shas: list[str]) -> dict[str, set[tuple[str, str]]]:
@@ -144,61 +224,72 @@ class Store:
         return found
 
     def write_batch(self, list_name: str, entries: list[Entry]) -> tuple[list[str], int]:
-        """Store a batch in one transaction; return (ids of new messages, duplicates)."""
+        """Store a batch in one transaction; return (ids of new messages, duplicates).
+
+        What is new is the database's answer (unique keys, INSERT ... ON CONFLICT DO NOTHING),
+        not a look made before: a message another ingester stores meanwhile (a cross-post) is
+        stored once, and counted here as a duplicate that joins this list."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        with self.engine.begin() as conn:
-            self._touch(conn)
-            list_id = self._list_id(conn, list_name)
-            raws = {e.sha256: e for e in entries}
-            existing_raws = self._existing(conn, s.raws.c.sha256, list(raws))
-            rows = [{"sha256": k, "size": len(e.raw.data),
-                     "data": e.packed or pack(e.raw.data, self.zdict())}
-                    for k, e in raws.items() if k not in existing_raws]
-            if rows:
-                conn.execute(self._insert_ignore(s.raws), rows)
-            parsed = [e for e in entries if e.message is not None]
-            existing = self._existing(conn, s.messages.c.message_id,
-                                      [e.message.message_id for e in parsed])
-            new_rows, new_entries, seen, duplicates = [], [], set(existing), 0
-            for entry in parsed:
-                if entry.message.message_id in seen:
-                    duplicates += 1
-                    continue
-                seen.add(entry.message.message_id)
-                new_rows.append(_message_row(entry))
-                new_entries.append(entry)
-            if new_rows:
-                conn.execute(s.messages.insert(), new_rows)
-            new_ids = [r["message_id"] for r in new_rows]
-            pks = self._pks(conn, [e.message.message_id for e in parsed])
-            if new_entries:
-                conn.execute(s.texts.insert(), [
-                    {"message": pks[e.message.message_id],
-                     "data": e.packed_texts or self._pack_texts(e)} for e in new_entries])
-            stored = set(new_ids)
-            ref_rows = [{"message": pks[r["message_id"]], "ref_id": ref}
-                        for r in new_rows for ref in r["refs"].split()]
-            if ref_rows:
-                conn.execute(self._insert_ignore(s.refs), ref_rows)
-            tag_rows = [{"message": pks[e.message.message_id], "topic": slug, "score": score}
-                        for e in parsed if e.message.message_id in stored
-                        for slug, score in e.message.topics]
-            if tag_rows:
-                conn.execute(self._insert_ignore(s.message_topics), tag_rows)
-            self._add_memberships(conn, list_id, set(pks.values()))
-            source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
-                            "location": e.raw.location, "envelope": e.raw.envelope,
-                            "archive_url": e.raw.archive_url, "seen_at": now,
-                            "message_id": e.message.message_id if e.message else None}
-                           for e in entries]
-            conn.execute(self._insert_ignore(s.sources), source_rows)
-            rejects = [{"raw_sha256": e.sha256, "reason": e.reason, "list": list_name,
-                        "location": e.raw.location, "seen_at": now}
-                       for e in entries if e.message is None]
-            if rejects:
-                conn.execute(self._insert_ignore(s.rejected), rejects)
-            self._fill_archive_urls(conn, entries)
-        return new_ids, duplicates
+        return self._write(lambda conn: self._write_batch(conn, list_name, entries, now), index=True)
+
+    def _write_batch(self, conn: Connection, list_name: str, entries: list[Entry],
+                     now: datetime) -> tuple[list[str], int]:
+        list_id = self._list_id(conn, list_name)
+        # Raw keys go in sorted order: two writers wanting the same keys take them in the same
+        # order, so one waits for the other instead of both for each other. Messages go in the
+        # batch's order, as their row ids record the order of arrival (threading's tie-break,
+        # the index's document order); two lists' archives hold their cross-posts in date
+        # order alike, and a deadlock another order makes is broken by PostgreSQL and retried.
+        raws = {e.sha256: e for e in entries}
+        for part in _chunks(sorted(raws)):
+            conn.execute(self._insert_ignore(s.raws), [
+                {"sha256": k, "size": len(raws[k].raw.data),
+                 "data": raws[k].packed or pack(raws[k].raw.data, self.zdict())} for k in part])
+        parsed = [e for e in entries if e.message is not None]
+        first: dict[str, Entry] = {}   # a Message-ID seen again in the batch is a duplicate
+        for entry in parsed:
+            first.setdefault(entry.message.message_id, entry)
+        rows = {mid: _message_row(entry) for mid, entry in first.items()}
+        m = s.messages.c
+        pks: dict[str, int] = {}
+        for part in _chunks(list(rows)):
+            # RETURNING yields the rows inserted, not those another writer had stored first.
+            pks.update(conn.execute(self._insert_ignore(s.messages).returning(m.message_id, m.id),
+                                    [rows[mid] for mid in part]).all())
+        new = [mid for mid in first if mid in pks]   # in the batch's order
+        pks.update(self._pks(conn, [mid for mid in first if mid not in pks]))
+        if new:
+            conn.execute(s.texts.insert(), [
+                {"message": pks[mid], "data": first[mid].packed_texts or self._pack_texts(first[mid])}
+                for mid in new])
+        ref_rows = [{"message": pks[mid], "ref_id": ref} for mid in new for ref in rows[mid]["refs"].split()]
+        if ref_rows:
+            conn.execute(self._insert_ignore(s.refs), ref_rows)
+        tag_rows = [{"message": pks[mid], "topic": slug, "score": score}
+                    for mid in new for slug, score in first[mid].message.topics]
+        if tag_rows:
+            conn.execute(self._insert_ignore(s.message_topics), tag_rows)
+        # A message stored without an archive URL takes the first one the batch has for it
+        # (a message stored now has its first entry's already).
+        urls: dict[int, str] = {}
+        inserted = set(new)
+        for entry in parsed:
+            mid = entry.message.message_id
+            if entry.raw.archive_url and not (mid in inserted and entry is first[mid]):
+                urls.setdefault(pks[mid], entry.raw.archive_url)
+        self._add_memberships(conn, list_id, set(pks.values()), urls)
+        source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
+                        "location": e.raw.location, "envelope": e.raw.envelope,
+                        "archive_url": e.raw.archive_url, "seen_at": now,
+                        "message_id": e.message.message_id if e.message else None}
+                       for e in entries]
+        conn.execute(self._insert_ignore(s.sources), source_rows)
+        rejects = [{"raw_sha256": e.sha256, "reason": e.reason, "list": list_name,
+                    "location": e.raw.location, "seen_at": now}
+                   for e in entries if e.message is None]
+        if rejects:
+            conn.execute(self._insert_ignore(s.rejected), rejects)
+        return new, len(parsed) - len(new)
 
     @staticmethod
     def _pack_texts(entry: Entry) -> bytes:
@@ -209,55 +300,52 @@ class Store:
     def add_sources(self, list_name: str, entries: list[Entry]) -> None:
         """Record a new place (list, location) for raw messages already stored."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        with self.engine.begin() as conn:
-            list_id = self._list_id(conn, list_name)
-            shas = [e.sha256 for e in entries]
-            ids: dict[str, str | None] = {}
-            for part in _chunks(shas):
-                for sha, mid in conn.execute(select(s.sources.c.raw_sha256, s.sources.c.message_id)
-                                             .where(s.sources.c.raw_sha256.in_(part))):
-                    ids[sha] = ids.get(sha) or mid
-            conn.execute(self._insert_ignore(s.sources), [
-                {"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
+        self._write(lambda conn: self._add_sources(conn, list_name, entries, now), index=True)
+
+    def _add_sources(self, conn: Connection, list_name: str, entries: list[Entry], now: datetime) -> None:
+        list_id = self._list_id(conn, list_name)
+        ids: dict[str, str | None] = {}
+        for part in _chunks(sorted({e.sha256 for e in entries})):
+            for sha, mid in conn.execute(select(s.sources.c.raw_sha256, s.sources.c.message_id)
+                                         .where(s.sources.c.raw_sha256.in_(part))):
+                ids[sha] = ids.get(sha) or mid
+        rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
                  "location": e.raw.location, "envelope": e.raw.envelope,
                  "archive_url": e.raw.archive_url, "seen_at": now, "message_id": ids.get(e.sha256)}
-                for e in entries])
-            pks = self._pks(conn, [m for m in ids.values() if m])
-            self._add_memberships(conn, list_id, set(pks.values()))
-            self._fill_archive_urls(conn, entries)
+                for e in entries]
+        conn.execute(self._insert_ignore(s.sources), rows)
+        pks = self._pks(conn, [m for m in ids.values() if m])
+        self._add_memberships(conn, list_id, set(pks.values()))
 
-    def _add_memberships(self, conn: Connection, list_id: int, pks: set[int]) -> None:
-        """Put messages in a list; those it is new to must be indexed again (their lists grew)."""
-        if not pks:
-            return
-        ml = s.message_lists.c
-        have = set()
+    def _add_memberships(self, conn: Connection, list_id: int, pks: set[int],
+                         urls: dict[int, str] | None = None) -> None:
+        """Put messages in a list, and give those that have no archive URL the one in urls.
+        A message new to the list must be indexed again (its lists grew)."""
+        ml, m = s.message_lists.c, s.messages.c
+        urls = urls or {}
+        grew: set[int] = set()
         for part in _chunks(sorted(pks)):
-            have.update(conn.execute(select(ml.message).where(ml.list == list_id)
-                                     .where(ml.message.in_(part))).scalars())
-        new = sorted(pks - have)
-        if new:
-            conn.execute(s.message_lists.insert(), [{"message": pk, "list": list_id} for pk in new])
-            for part in _chunks(new):
-                conn.execute(update(s.messages).where(s.messages.c.id.in_(part)).values(indexed=False))
-
-    def _fill_archive_urls(self, conn: Connection, entries: list[Entry]) -> None:
-        rows = [{"mid": e.message.message_id, "url": e.raw.archive_url}
-                for e in entries if e.message is not None and e.raw.archive_url]
-        if rows:
-            conn.execute(update(s.messages)
-                         .where(s.messages.c.message_id == bindparam("mid"))
-                         .where(s.messages.c.archive_url.is_(None))
-                         .values(archive_url=bindparam("url")), rows)
+            grew.update(conn.execute(self._insert_ignore(s.message_lists).returning(ml.message),
+                                     [{"message": pk, "list": list_id} for pk in part]).scalars())
+        # One pass over the messages' rows, in key order (two passes in two orders could wait
+        # in a circle on a re-threading writer's row locks).
+        changed = sorted(grew | set(urls))
+        if changed:
+            grown = bindparam("grew", type_=Boolean)
+            conn.execute(update(s.messages).where(m.id == bindparam("pk"))
+                         .where(or_(grown, m.archive_url.is_(None)))
+                         .values(indexed=case((grown, False), else_=m.indexed),
+                                 archive_url=func.coalesce(m.archive_url, bindparam("url"))),
+                         [{"pk": pk, "grew": pk in grew, "url": urls.get(pk)} for pk in changed])
 
     def _list_id(self, conn: Connection, name: str) -> int:
-        conn.execute(self._insert_ignore(s.lists), [{"name": name}])
-        return conn.execute(select(s.lists.c.id).where(s.lists.c.name == name)).scalar_one()
-
-    def _existing(self, conn: Connection, column, values: list[str]) -> set[str]:
-        found: set[str] = set()
-        for part in _chunks(list(dict.fromkeys(values))):
-            found.update(conn.execute(select(column).where(column.in_(part))).scalars())
+        query = select(s.lists.c.id).where(s.lists.c.name == name)
+        found = conn.execute(query).scalar()
+        if found is None:
+            # A list two ingesters begin at once is made once: the second insert waits for the
+            # first's commit, does nothing, and the select after it sees the row.
+            conn.execute(self._insert_ignore(s.lists), [{"name": name}])
+            found = conn.execute(query).scalar_one()
         return found
 
     def _pks(self, conn: Connection, message_ids: list[str]) -> dict[str, int]:
@@ -276,53 +364,93 @@ class Store:
         yield from found
 
     def thread_inputs(self, new_ids: list[str]) -> list[ThreadInput]:
-        """Return the threading inputs of the new messages and of every thread they touch.
+        """Return the threading inputs of the new messages and of every thread they touch."""
+        with self.engine.connect() as conn:
+            return self._thread_inputs(conn, new_ids)
+
+    def rethread(self, new_ids: list[str], place: Callable[[list[ThreadInput]], list[Placement]],
+                 topics: Callable[[dict[str, list[dict[str, float]]]],
+                                  dict[str, dict[str, float]]] | None = None) -> int:
+        """Re-thread what new messages touch in one transaction: read the threading inputs,
+        place them (place is the threader), write what moved (as write_threads). Return how
+        many messages were threaded.
+
+        One threading step runs at a time, in PostgreSQL under an advisory lock. A step reads
+        a set of threads (found through references and subjects, not through rows it could
+        lock), threads them in Python and writes their placements, summaries and stand-ins
+        whole. Two ingesters doing that at once for one thread (a cross-posted message, a
+        reply on one list to a post on the other) would each see the thread without the
+        other's new messages, and the later commit would write its partial tree over the
+        earlier one's, or collide on the summary's key. Under the lock the second step reads
+        after the first committed (at READ COMMITTED each statement sees the latest commit;
+        REPEATABLE READ would keep the snapshot taken when the lock was asked for). In SQLite
+        the transaction holds the file's write lock from its start, to the same effect."""
+        def work(conn: Connection) -> int:
+            inputs = self._thread_inputs(conn, new_ids)
+            self._write_threads(conn, place(inputs), topics)
+            return len(inputs)
+        return self._write(work, index=True, threads=True)
+
+    def _thread_inputs(self, conn: Connection, new_ids: list[str]) -> list[ThreadInput]:
+        """The threading inputs of the new messages and of every thread they touch.
 
         Stored threads are closed under references (JWZ links every message that names the same
         id), so one step finds them all: threads holding an id the new messages name, threads of
         messages naming a new message, and, for subject grouping, the threads a new message's
         subject may move a reply without references into or out of (see _subject_threads)."""
         m, r = s.messages.c, s.refs.c
-        with self.engine.connect() as conn:
-            wanted = set(self._pks(conn, new_ids).values())
-            names: set[str] = set(new_ids)
-            strays: list[tuple[str, datetime | None]] = []
-            hosts: dict[str, list[datetime | None]] = {}
-            for part in _chunks(sorted(wanted)):
-                for refs_text, subject, reply, date in conn.execute(
-                        select(m.refs, m.subject_norm, m.is_reply, m.date).where(m.id.in_(part))):
-                    names.update(refs_text.split())
-                    if reply and not refs_text:
-                        strays.append((subject, date))
-                    elif subject:
-                        hosts.setdefault(subject.lower(), []).append(date)
-            threads: set[str] = set()
-            for part in _chunks(sorted(names)):
-                threads.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))).scalars())
-                threads.update(conn.execute(select(s.dummies.c.thread_id)
-                                            .where(s.dummies.c.message_id.in_(part))).scalars())
-                for pk, tid in conn.execute(select(m.id, m.thread_id).join(s.refs, r.message == m.id)
-                                            .where(r.ref_id.in_(part))):
-                    wanted.add(pk)
-                    threads.add(tid)
-            for subject, date in strays:
-                threads.update(self._host_threads(conn, subject, date))
-            for key, dates in hosts.items():
-                threads.update(self._subject_threads(conn, key, dates))
-            threads.discard(None)
-            for part in _chunks(sorted(threads)):
-                wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
-            return self._inputs(conn, sorted(wanted))
+        wanted = set(self._pks(conn, new_ids).values())
+        names: set[str] = set(new_ids)
+        hosts: dict[str, list[datetime | None]] = {}
+        for part in _chunks(sorted(wanted)):
+            for refs_text, subject, reply, date in conn.execute(
+                    select(m.refs, m.subject_norm, m.is_reply, m.date).where(m.id.in_(part))):
+                names.update(refs_text.split())
+                if subject and not (reply and not refs_text):
+                    hosts.setdefault(subject.lower(), []).append(date)
+        threads: set[str] = set()
+        for part in _chunks(sorted(names)):
+            threads.update(conn.execute(select(m.thread_id).where(m.message_id.in_(part))).scalars())
+            threads.update(conn.execute(select(s.dummies.c.thread_id)
+                                        .where(s.dummies.c.message_id.in_(part))).scalars())
+            for pk, tid in conn.execute(select(m.id, m.thread_id).join(s.refs, r.message == m.id)
+                                        .where(r.ref_id.in_(part))):
+                wanted.add(pk)
+                threads.add(tid)
+        for key, dates in hosts.items():
+            threads.update(self._subject_threads(conn, key, dates))
+        threads.discard(None)
+        for part in _chunks(sorted(threads)):
+            wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
+        # Every reply without references among them (a new one, or one in a thread a new
+        # message changes) brings the threads it may join: a new message can change which of
+        # its subject's threads began last before it (a stand-in root, keyed by its first
+        # reply's date, gets its real and earlier root), and then it moves.
+        others: set[str] = set()
+        for part in _chunks(sorted(wanted)):
+            for subject, date in conn.execute(select(m.subject_norm, m.date).where(m.id.in_(part))
+                                              .where(m.is_reply, m.refs == "")):
+                others.update(self._host_threads(conn, subject, date, threads))
+        others -= threads | {None}
+        for part in _chunks(sorted(others)):
+            wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
+        return self._inputs(conn, sorted(wanted))
 
-    def _host_threads(self, conn: Connection, subject: str, date: datetime | None) -> list[str]:
+    def _host_threads(self, conn: Connection, subject: str, date: datetime | None,
+                      besides: set[str] = frozenset()) -> list[str]:
         """Return the threads a reference-less reply may join: of its subject, the latest one
-        begun before it and the first one (thread.py picks between them)."""
+        begun before it and the first one (thread.py picks between them), passing over those
+        in besides (inputs already, whose beginnings the new messages may move)."""
         t = s.threads.c
         same = select(t.thread_id).where(t.subject_key == subject.lower())
-        found = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
+        orders = [same.order_by(by_date(t.first_date), t.thread_id)]
         if date is not None:
-            found += conn.execute(same.where(t.first_date <= date)
-                                  .order_by(t.first_date.desc(), t.thread_id).limit(1)).scalars()
+            orders.append(same.where(t.first_date <= date).order_by(t.first_date.desc(), t.thread_id))
+        found = []
+        for query in orders:
+            # At most len(besides) rows are passed over before one that is not among them.
+            found += [tid for tid in conn.execute(query.limit(len(besides) + 1)).scalars()
+                      if tid not in besides][:1]
         return found
 
     def _subject_threads(self, conn: Connection, key: str, dates: list[datetime | None]) -> list[str]:
@@ -360,44 +488,48 @@ class Store:
         topics (per thread, its messages' tags -> the thread's topics), the topics of the
         threads too, in the same transaction: a crash never leaves a thread that changed with
         the topics of what it was before, which nothing would mend."""
+        self._write(lambda conn: self._write_threads(conn, placements, topics), index=True, threads=True)
+
+    def _write_threads(self, conn: Connection, placements: list[Placement], topics) -> None:
         m = s.messages.c
         real = [p for p in placements if not p.dummy]
-        with self.engine.begin() as conn:
-            self._touch(conn)
-            placed: dict[str, tuple] = {}
-            for part in _chunks([p.message_id for p in real]):
-                placed.update((mid, (tid, pid, depth)) for mid, tid, pid, depth in conn.execute(
-                    select(m.message_id, m.thread_id, m.parent_id, m.depth).where(m.message_id.in_(part))))
-            # Only what moved is written: a batch re-threads every thread it touches, and most
-            # of their messages stay where they were (rewriting them made threading the
-            # slowest stage of an ingest).
-            moved = [p for p in real if placed.get(p.message_id) != (p.thread_id, p.parent_id, p.depth)]
-            old = {placed[p.message_id][0] for p in moved if p.message_id in placed} - {None}
-            new = {p.thread_id for p in moved}
-            affected = sorted(old | new)
-            for part in _chunks(affected):
-                conn.execute(s.dummies.delete().where(s.dummies.c.thread_id.in_(part)))
-                conn.execute(s.threads.delete().where(s.threads.c.thread_id.in_(part)))
-            if moved:
-                conn.execute(update(s.messages).where(m.message_id == bindparam("mid"))
-                             .values(thread_id=bindparam("tid"), parent_id=bindparam("pid"),
-                                     depth=bindparam("dep"),
-                                     # the index holds the thread id: a move means re-indexing
-                                     indexed=case((m.thread_id == bindparam("tid"), m.indexed),
-                                                  else_=False)),
-                             [{"mid": p.message_id, "tid": p.thread_id, "pid": p.parent_id,
-                               "dep": p.depth} for p in moved])
-            dummies = [{"message_id": p.message_id, "thread_id": p.thread_id,
-                        "parent_id": p.parent_id, "depth": p.depth}
-                       for p in placements if p.dummy and p.thread_id in old | new]
-            if dummies:
-                conn.execute(self._insert_ignore(s.dummies), dummies)
-            # A thread nothing moved in or out of keeps its summary, stand-ins and topics; one
-            # that lost all its messages keeps none.
-            self._summarise(conn, affected)
-            if topics is not None:
-                tags = self._tags_by_thread(conn, affected)
-                self._write_thread_topics(conn, topics(tags), gone=set(affected) - set(tags))
+        placed: dict[str, tuple] = {}
+        row: dict[str, int] = {}
+        for part in _chunks([p.message_id for p in real]):
+            for pk, mid, tid, pid, depth in conn.execute(
+                    select(m.id, m.message_id, m.thread_id, m.parent_id, m.depth).where(m.message_id.in_(part))):
+                placed[mid], row[mid] = (tid, pid, depth), pk
+        # Only what moved is written: a batch re-threads every thread it touches, and most
+        # of their messages stay where they were (rewriting them made threading the
+        # slowest stage of an ingest). In row order, as every writer updates messages' rows.
+        moved = sorted((p for p in real if placed.get(p.message_id) != (p.thread_id, p.parent_id, p.depth)),
+                       key=lambda p: row.get(p.message_id, 0))
+        old = {placed[p.message_id][0] for p in moved if p.message_id in placed} - {None}
+        new = {p.thread_id for p in moved}
+        affected = sorted(old | new)
+        for part in _chunks(affected):
+            conn.execute(s.dummies.delete().where(s.dummies.c.thread_id.in_(part)))
+            conn.execute(s.threads.delete().where(s.threads.c.thread_id.in_(part)))
+        if moved:
+            conn.execute(update(s.messages).where(m.message_id == bindparam("mid"))
+                         .values(thread_id=bindparam("tid"), parent_id=bindparam("pid"),
+                                 depth=bindparam("dep"),
+                                 # the index holds the thread id: a move means re-indexing
+                                 indexed=case((m.thread_id == bindparam("tid"), m.indexed),
+                                              else_=False)),
+                         [{"mid": p.message_id, "tid": p.thread_id, "pid": p.parent_id,
+                           "dep": p.depth} for p in moved])
+        dummies = [{"message_id": p.message_id, "thread_id": p.thread_id,
+                    "parent_id": p.parent_id, "depth": p.depth}
+                   for p in placements if p.dummy and p.thread_id in old | new]
+        if dummies:
+            conn.execute(self._insert_ignore(s.dummies), dummies)
+        # A thread nothing moved in or out of keeps its summary, stand-ins and topics; one
+        # that lost all its messages keeps none.
+        self._summarise(conn, affected)
+        if topics is not None:
+            tags = self._tags_by_thread(conn, affected)
+            self._write_thread_topics(conn, topics(tags), gone=set(affected) - set(tags))
 
     def _summarise(self, conn: Connection, thread_ids: list[str]) -> None:
         m = s.messages.c
@@ -444,9 +576,15 @@ class Store:
         return {tid: list(by_pk.values()) for tid, by_pk in out.items()}
 
     def write_thread_topics(self, topics: dict[str, dict[str, float]]) -> None:
-        with self.engine.begin() as conn:
-            self._touch(conn)
-            self._write_thread_topics(conn, topics)
+        self._write(lambda conn: self._write_thread_topics(conn, topics), threads=True)
+
+    def retopic(self, thread_ids: list[str], topics: Callable[[dict[str, list[dict[str, float]]]],
+                                                              dict[str, dict[str, float]]]) -> None:
+        """Give threads the topics `topics` makes of their messages' tags, read and written in
+        one threading transaction (see rethread): a thread an ingest changes meanwhile gets
+        the topics of what it holds after, not of what it held before."""
+        self._write(lambda conn: self._write_thread_topics(conn, topics(self._tags_by_thread(conn, thread_ids))),
+                    threads=True)
 
     def _write_thread_topics(self, conn: Connection, topics: dict[str, dict[str, float]],
                              gone: set[str] = frozenset()) -> None:
@@ -477,22 +615,26 @@ class Store:
 
     def replace_message_tags(self, tags: dict[int, dict[str, float]]) -> int:
         """Store new tags for messages whose tags changed (and mark them for re-indexing)."""
+        return self._write(lambda conn: self._replace_message_tags(conn, tags), index=True)
+
+    def _replace_message_tags(self, conn: Connection, tags: dict[int, dict[str, float]]) -> int:
         mt = s.message_topics.c
-        with self.engine.begin() as conn:
-            self._touch(conn)
-            old: dict[int, dict[str, float]] = {}
-            for part in _chunks(sorted(tags)):
-                for pk, topic, score in conn.execute(select(mt.message, mt.topic, mt.score)
-                                                     .where(mt.message.in_(part))):
-                    old.setdefault(pk, {})[topic] = score
-            changed = [pk for pk, new in tags.items() if new != old.get(pk, {})]
-            for part in _chunks(changed):
-                conn.execute(s.message_topics.delete().where(mt.message.in_(part)))
-                conn.execute(update(s.messages).where(s.messages.c.id.in_(part)).values(indexed=False))
-            rows = [{"message": pk, "topic": slug, "score": score}
-                    for pk in changed for slug, score in tags[pk].items()]
-            if rows:
-                conn.execute(s.message_topics.insert(), rows)
+        old: dict[int, dict[str, float]] = {}
+        for part in _chunks(sorted(tags)):
+            for pk, topic, score in conn.execute(select(mt.message, mt.topic, mt.score)
+                                                 .where(mt.message.in_(part))):
+                old.setdefault(pk, {})[topic] = score
+        changed = sorted(pk for pk, new in tags.items() if new != old.get(pk, {}))
+        for part in _chunks(changed):
+            conn.execute(s.message_topics.delete().where(mt.message.in_(part)))
+            conn.execute(update(s.messages).where(s.messages.c.id.in_(part)).values(indexed=False))
+        rows = [{"message": pk, "topic": slug, "score": score}
+                for pk in changed for slug, score in tags[pk].items()]
+        if rows:
+            # An upsert: a second retag at once may have put the same pair back since the delete.
+            insert = self._insert(s.message_topics)
+            conn.execute(insert.on_conflict_do_update(index_elements=[mt.message, mt.topic],
+                                                      set_={"score": insert.excluded.score}), rows)
         return len(changed)
 
     def thread_ids(self) -> list[str]:
@@ -529,39 +671,40 @@ class Store:
         return [(low, high - 1) for low, high in zip(starts, starts[1:])] + [(starts[-1], last)]
 
     def mark_indexed(self, low: int, high: int) -> None:
-        """Mark the messages of a row id range as indexed (an ingest is the only writer)."""
+        """Mark the messages of a row id range as indexed (inside indexing(): no write that
+        changes what the index must hold lands between the index's commit and this)."""
         m = s.messages.c
-        with self.engine.begin() as conn:
-            conn.execute(update(s.messages).where(m.id.between(low, high))
-                         .where(m.indexed.is_(False)).values(indexed=True))
+        self._write(lambda conn: conn.execute(update(s.messages).where(m.id.between(low, high))
+                                              .where(m.indexed.is_(False)).values(indexed=True)),
+                    touch=False)
 
     def mark_all_indexed(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(s.messages).values(indexed=True))
+        self._write(lambda conn: conn.execute(update(s.messages).values(indexed=True)), touch=False)
 
     # --- redaction ----------------------------------------------------------------------
     def redact(self, message_id: str, reason: str, expunge: bool = False) -> bool:
         """Hide a message (and with expunge, delete its raw bytes and texts); log it. Return
         False when no such message is stored. The row stays, so it can never come back."""
+        return self._write(lambda conn: self._redact(conn, message_id, reason, expunge), index=True)
+
+    def _redact(self, conn: Connection, message_id: str, reason: str, expunge: bool) -> bool:
         m, r = s.messages.c, s.redactions.c
-        with self.engine.begin() as conn:
-            self._touch(conn)
-            row = conn.execute(select(m.id, m.raw_sha256).where(m.message_id == message_id)).first()
-            if row is None:
-                return False
-            conn.execute(s.redactions.delete().where(r.message_id == message_id))
-            conn.execute(s.redactions.insert().values(
-                message_id=message_id, reason=reason, expunged=expunge,
-                redacted_at=datetime.now(timezone.utc).replace(tzinfo=None)))
-            # The index must drop it: the next index update deletes what is redacted.
-            values: dict = {"indexed": False}
-            if expunge:
-                conn.execute(update(s.texts).where(s.texts.c.message == row.id)
-                             .values(data=pack_texts("", "", "", "", [], b"")))
-                # The sha256 row stays (the same bytes seen again are known, not new).
-                conn.execute(update(s.raws).where(s.raws.c.sha256 == row.raw_sha256)
-                             .values(data=pack(b""), size=0))
-            conn.execute(update(s.messages).where(m.id == row.id).values(**values))
+        row = conn.execute(select(m.id, m.raw_sha256).where(m.message_id == message_id)).first()
+        if row is None:
+            return False
+        # The latest redaction's reason wins; one of the same message at once waits for it.
+        values = {"message_id": message_id, "reason": reason, "expunged": expunge,
+                  "redacted_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+        conn.execute(self._insert(s.redactions).values(**values).on_conflict_do_update(
+            index_elements=[r.message_id], set_=values))
+        if expunge:
+            conn.execute(update(s.texts).where(s.texts.c.message == row.id)
+                         .values(data=pack_texts("", "", "", "", [], b"")))
+            # The sha256 row stays (the same bytes seen again are known, not new).
+            conn.execute(update(s.raws).where(s.raws.c.sha256 == row.raw_sha256)
+                         .values(data=pack(b""), size=0))
+        # The index must drop it: the next index update deletes what is redacted.
+        conn.execute(update(s.messages).where(m.id == row.id).values(indexed=False))
         return True
 
     def redactions(self) -> list[dict]:
@@ -579,6 +722,43 @@ class Store:
         with self.engine.connect() as conn:
             data = conn.execute(select(s.raws.c.data).where(s.raws.c.sha256 == sha256)).scalar()
         return unpack(data, self.zdict()) if data is not None else None
+
+
+class ReadOnlyStore(Store):
+    """Open a store only to read it: a hot standby of a PostgreSQL store (the web's
+    replica_url). Nothing is created or written on opening (the schema's revision is read, and
+    must be this archiver's); the database's sessions are read-only, and a write through this
+    object is refused before it reaches SQL."""
+
+    read_only = True
+
+    def __init__(self, url: str):
+        from .migrations import status
+
+        shown = "the replica"   # as in Store: a URL SQLAlchemy cannot read may hold a password
+        try:
+            parsed = make_url(url)
+            shown = repr(parsed.render_as_string(hide_password=True))
+            options: dict = {}
+            if parsed.get_backend_name() == "postgresql":
+                # One snapshot per connection, as the store's readers have; and the server
+                # refuses any write, on a standby (which would anyway) and on a primary alike.
+                given = parsed.query.get("options", "")
+                options = {"isolation_level": "REPEATABLE READ", "connect_args": {
+                    "options": f"{given} -c default_transaction_read_only=on".strip()}}
+            self.engine: Engine = create_engine(parsed, **options)
+        except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL or driver
+            raise StoreError(f"cannot open replica {shown}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_read_only)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        try:
+            found = status(parsed)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open replica {shown}: {exc.orig}") from exc
+        if found.state != "current":
+            raise StoreError(f"cannot read replica {shown}: {found.describe()}")
+        self._zdict = b""
 
 
 def _message_row(entry: Entry) -> dict:
@@ -603,6 +783,11 @@ def attachment_list(msg: Message) -> list[dict]:
     return [dict(a.__dict__) for a in msg.attachments]
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a database error (psycopg 3 and psycopg2 name it differently)."""
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value else None
 
@@ -614,15 +799,29 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # A writer waits for another process's write transaction (a batch, a threading step) to
+    # commit, up to a minute, instead of the driver's five seconds.
+    cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
     # Transactions are begun by _sqlite_begin, not by the driver (which begins one only before
     # a write, so that each read statement outside one sees the latest commit).
     dbapi_conn.isolation_level = None
 
 
+def _sqlite_read_only(dbapi_conn, _record) -> None:
+    # query_only: any write through the connection fails. The journal mode is the writer's
+    # to set (changing it is a write).
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+    dbapi_conn.isolation_level = None   # transactions are begun by _sqlite_begin
+
+
 def _sqlite_begin(conn) -> None:
     """Begin every connection's work with BEGIN, reads included: what a reader does in one
     connection (a thread page: its summary, then its messages) is one snapshot of the store,
     from before an ingest's commit or after it, never both. In WAL mode readers still never
-    wait for the writer. (The SQLAlchemy documentation's recipe for pysqlite.)"""
-    conn.exec_driver_sql("BEGIN")
+    wait for the writer. (The SQLAlchemy documentation's recipe for pysqlite.) A write
+    transaction (Store._write) begins IMMEDIATE, taking the write lock first: a deferred one
+    that read before another process committed could not write after it (SQLITE_BUSY)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("store_write") else "BEGIN")

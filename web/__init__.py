@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, g
 
 from archiver import config
-from archiver.query import Archive, open_store
+from archiver.query import Archive, open_replica, open_store
 
 from . import access, filters, http, limits
 
@@ -16,7 +16,8 @@ from . import access, filters, http, limits
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app over the archive in the data directory (or `test_config["DATA_DIR"]`)."""
     app = Flask(__name__)
-    app.config.update(DATA_DIR=None, DATABASE_URL=None, EXPORT_LIMIT=int(config.get("export_limit")),
+    app.config.update(DATA_DIR=None, DATABASE_URL=None, REPLICA_URL=str(config.get("replica_url")) or None,
+                      EXPORT_LIMIT=int(config.get("export_limit")),
                       JSON_SORT_KEYS=False,
                       SEARCH_RATE=str(config.get("search_rate")), EXPORT_RATE=str(config.get("export_rate")),
                       RATELIMIT_STORAGE_URI=str(config.get("rate_limit_storage")),
@@ -32,7 +33,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     data = config.data_dir(app.config["DATA_DIR"])
-    store = open_store(data, app.config["DATABASE_URL"])
+    # The web never writes to the store: sign-in checks the users file and keeps who signed in
+    # in the session cookie, rate limits count in their own storage, redactions are the CLI's.
+    # So with a replica it opens only the replica, read-only (no schema made or checked by
+    # writing, no write possible), and never the primary.
+    replica = app.config["REPLICA_URL"]
+    store = open_replica(replica) if replica else open_store(data, app.config["DATABASE_URL"])
     local = threading.local()
 
     def archive() -> Archive:

@@ -1,0 +1,393 @@
+"""Schema revisions (Alembic) on SQLite and PostgreSQL, `archiver db`, and `archiver migrate`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import shutil
+import sqlite3
+from contextlib import closing
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, insert, select, text
+
+from archiver import migrations
+from archiver import schema as s
+from archiver.cli import main
+from archiver.errors import StoreError
+from archiver.migrate import migrate, target_data
+from archiver.models import RawMessage
+from archiver.pipeline import prepare
+from archiver.query import Archive
+from archiver.store import Store
+from conftest import BACKENDS, eml
+from test_layout import ARCHIVER, project_imports
+
+# What the sample archive is searched for, before and after a round trip between databases.
+QUERIES = ("WCIT statement", "translations", "hotel OR airport", "list:governance",
+           '"enhanced cooperation"', "from:leyla")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Every store of this module's tests is made in SQLite and on PostgreSQL."""
+    return request.param
+
+
+def catalogue(url: str) -> dict:
+    """Return the database's own account of its tables, columns, constraints and indexes (the
+    DDL as it was run), without Alembic's version table."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql("SELECT type, name, sql FROM sqlite_master")
+            else:
+                rows = conn.execute(text("""
+                    SELECT 'column', table_name || '.' || column_name,
+                           concat_ws(' ', ordinal_position, data_type, character_maximum_length,
+                                     is_nullable, column_default)
+                      FROM information_schema.columns WHERE table_schema = 'public'
+                    UNION ALL
+                    SELECT 'constraint', conrelid::regclass::text || '.' || conname,
+                           pg_get_constraintdef(oid)
+                      FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+                    UNION ALL
+                    SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+                    UNION ALL
+                    SELECT 'sequence', sequence_name, data_type FROM information_schema.sequences"""))
+            return {(kind, name): sql for kind, name, sql in rows if "alembic_version" not in name}
+    finally:
+        engine.dispose()
+
+
+def made_before_alembic(url: str, version: str = "6") -> None:
+    """Make a store as the archiver did before Alembic: metadata.create_all and a schema_version."""
+    engine = create_engine(url)
+    try:
+        s.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(insert(s.meta), [{"key": "schema_version", "value": version}])
+            conn.execute(insert(s.lists), [{"name": "bestbits"}])
+    finally:
+        engine.dispose()
+
+
+def entry(data: bytes):
+    return prepare(RawMessage(data=data, kind="mbox", location="test#0"), hashlib.sha256(data).hexdigest())
+
+
+# --- the baseline and the head -------------------------------------------------------------------
+def test_a_new_store_has_the_schema_create_all_made(store_url):
+    new, before = store_url("new"), store_url("before")
+    Store(new).close()
+    made_before_alembic(before)
+    assert catalogue(new) == catalogue(before)
+    assert migrations.status(new).revision == migrations.head()
+
+
+def test_head_and_schema_py_do_not_differ(store_url):
+    url = store_url()
+    Store(url).close()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": migrations.include_for(conn.dialect.name)})
+            assert compare_metadata(context, s.metadata) == []
+            version = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).scalar()
+    finally:
+        engine.dispose()
+    assert version == str(s.SCHEMA_VERSION)
+
+
+def test_downgrade_to_base_and_upgrade_to_head(store_url):
+    url = store_url()
+    Store(url).close()
+    expected = catalogue(url)
+    assert migrations.downgrade(url, "base").state == "empty"
+    assert {name for _kind, name in catalogue(url)} == set()
+    before, after = migrations.upgrade(url)
+    assert (before.state, after.state) == ("empty", "current")
+    assert catalogue(url) == expected
+    Store(url).close()
+
+
+def test_a_store_made_before_alembic_is_marked_as_the_baseline_and_opens(store_url):
+    url = store_url()
+    made_before_alembic(url)
+    assert migrations.status(url).state == "unversioned"
+    store = Store(url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(select(s.lists.c.name)).scalars().all() == ["bestbits"]
+    finally:
+        store.close()
+    assert migrations.status(url).revision == migrations.BASELINE
+
+
+def test_a_store_of_an_older_schema_version_is_refused(store_url):
+    url = store_url()
+    made_before_alembic(url, version="5")
+    with pytest.raises(StoreError, match="only adopt version 6; ingest into a new data directory"):
+        Store(url)
+    assert migrations.status(url).revision is None     # left as it was
+
+
+def test_first_opens_at_once_make_the_schema_once(store_url):
+    url = store_url()
+    opens = 4
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(opens)
+    workers = [fork.Process(target=_open_at_once, args=(url, barrier)) for _ in range(opens)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * opens
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [
+                migrations.head()]
+            assert conn.execute(select(s.meta)).all() == [("schema_version", str(s.SCHEMA_VERSION))]
+    finally:
+        engine.dispose()
+
+
+def _open_at_once(url: str, barrier) -> None:
+    barrier.wait(30)
+    Store(url).close()
+
+
+# --- a store behind (or ahead of) the archiver ------------------------------------------------
+LATER = '''"""A test's revision after the head: an index, and the next schema version."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_test_lists_name", "lists", ["name"])
+    op.execute(sa.text("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+                       "WHERE key = 'schema_version'"))
+
+
+def downgrade() -> None:
+    op.drop_index("ix_test_lists_name", "lists")
+    op.execute(sa.text("UPDATE meta SET value = CAST(CAST(value AS INTEGER) - 1 AS TEXT) "
+                       "WHERE key = 'schema_version'"))
+'''
+
+
+@pytest.fixture
+def later(tmp_path, monkeypatch):
+    """Return a switch: on, the archiver knows a revision after its head (an archiver of the
+    next release); off, it is this one again."""
+    folder = tmp_path / "later"
+    folder.mkdir()
+    (folder / "9001_test.py").write_text(LATER.format(head=migrations.head()), encoding="utf-8")
+    ours = migrations.version_locations
+
+    def switch(on: bool) -> None:
+        monkeypatch.setattr(migrations, "version_locations", ours + ((str(folder),) if on else ()))
+    return switch
+
+
+def test_a_store_behind_is_refused_until_db_upgrade(store_url, later, tmp_path, monkeypatch):
+    url = store_url()
+    Store(url).close()
+    ours = migrations.head()
+    later(True)
+    advice = rf"revision {ours}, this archiver's is 9001: run `archiver db upgrade`"
+    with pytest.raises(StoreError, match=advice):
+        Store(url)
+    monkeypatch.setenv("ARCHIVE_DATABASE_URL", url)
+    runner, data = CliRunner(), str(tmp_path / "data")
+    shown = runner.invoke(main, ["--data", data, "db", "current"], catch_exceptions=False)
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"{ours}  ")
+    assert "archiver db upgrade" in shown.stdout
+    done = runner.invoke(main, ["--data", data, "db", "upgrade"], catch_exceptions=False)
+    assert done.exit_code == 0 and done.stdout == f"upgraded from revision {ours} to 9001\n"
+    store = Store(url)
+    try:
+        with store.engine.connect() as conn:
+            version = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).scalar()
+            assert version == str(s.SCHEMA_VERSION + 1)
+    finally:
+        store.close()
+    again = runner.invoke(main, ["--data", data, "db", "upgrade"], catch_exceptions=False)
+    assert again.stdout == "already at revision 9001: nothing to do\n"
+    # This archiver again, without the later revision: the store is ahead of it.
+    later(False)
+    with pytest.raises(StoreError, match="revision 9001, which this archiver does not know"):
+        Store(url)
+    refused = runner.invoke(main, ["--data", data, "db", "upgrade"], catch_exceptions=False)
+    assert refused.exit_code == 1 and "upgrade the archiver" in refused.output
+
+
+def test_db_upgrade_adopts_a_store_made_before_alembic_then_upgrades_it(store_url, later):
+    url = store_url()
+    made_before_alembic(url)
+    later(True)
+    before, after = migrations.upgrade(url)
+    assert (before.state, after.revision) == ("unversioned", "9001")
+
+
+def test_db_current_of_a_new_data_directory_makes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("ARCHIVE_DATABASE_URL", raising=False)
+    shown = CliRunner().invoke(main, ["--data", str(tmp_path), "db", "current"], catch_exceptions=False)
+    assert shown.exit_code == 0 and "holds no store yet" in shown.stdout
+    assert not (tmp_path / "archive.sqlite3").exists()
+
+
+def test_write_revision_writes_the_next_revision_from_schema_py(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'archive.sqlite3'}"     # empty: brought to the head first
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    monkeypatch.setattr(migrations, "version_locations", migrations.version_locations + (str(folder),))
+    head = migrations.head()
+    path = migrations.write_revision(url, "nothing changed")
+    try:
+        written = path.read_text(encoding="utf-8")
+        assert path.parent == folder and f"down_revision = {head!r}" in written
+        upgrade = written[written.index("def upgrade()"):written.index("def downgrade()")]
+        assert "op." not in upgrade      # schema.py and the head agree: nothing to do
+        assert migrations.head() != head
+    finally:
+        migrations._script.cache_clear()
+
+
+# --- migrate ---------------------------------------------------------------------------------
+def table_rows(url: str) -> dict[str, list[tuple]]:
+    """Every store table's rows, as SQLAlchemy reads them, in key order."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {table.name: [tuple(row) for row in conn.execute(
+                        select(table).order_by(*table.primary_key))]
+                    for table in s.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def sqlite_rows(path) -> dict[str, list[tuple]]:
+    """Every store table's rows as SQLite holds them (dates as text, booleans as 0 and 1)."""
+    with closing(sqlite3.connect(path)) as conn:
+        return {table.name: conn.execute(f"SELECT * FROM {table.name} ORDER BY "
+                                         + ", ".join(c.name for c in table.primary_key)).fetchall()
+                for table in s.metadata.sorted_tables}
+
+
+def results(url: str, data) -> dict[str, tuple[int, list[str]]]:
+    store = Store(url)
+    archive = Archive(store, index_dir=data / "whoosh")
+    try:
+        return {q: _hits(archive.search(q, per_page=100, sort="newest")) for q in QUERIES}
+    finally:
+        if archive.index is not None:
+            archive.index.close()
+        store.close()
+
+
+def _hits(found: dict) -> tuple[int, list[str]]:
+    return found["total"], [hit["message_id"] for hit in found["hits"]]
+
+
+def test_migrate_sqlite_to_postgresql_and_back_keeps_rows_and_search(web_datas, postgres_server, tmp_path):
+    data, url = web_datas()
+    middle = postgres_server.create_database()
+    try:
+        source = Store(url)
+        try:
+            there = migrate(source, middle, tmp_path / "middle", chunk=37)   # chunks end mid-table
+        finally:
+            source.close()
+        expected = table_rows(url)
+        assert there.rows == {name: len(rows) for name, rows in expected.items()}
+        assert there.rows["messages"] > 0 and there.indexed == there.rows["messages"]
+        assert table_rows(middle) == expected
+        middle_store = Store(middle)
+        try:
+            back = migrate(middle_store, f"sqlite:///{tmp_path / 'back' / 'archive.sqlite3'}",
+                           tmp_path / "back")
+        finally:
+            middle_store.close()
+        assert back == there
+        assert sqlite_rows(tmp_path / "back" / "archive.sqlite3") == sqlite_rows(data / "archive.sqlite3")
+        found = results(url, data)
+        assert all(total > 0 for total, _ids in found.values())
+        assert results(f"sqlite:///{tmp_path / 'back' / 'archive.sqlite3'}", tmp_path / "back") == found
+        # On PostgreSQL with the search backend the settings choose there: the same messages.
+        assert {q: (n, set(ids)) for q, (n, ids) in results(middle, tmp_path / "middle").items()} == {
+            q: (n, set(ids)) for q, (n, ids) in found.items()}
+        # Keys go on after the copied ones: a new list, message and source take fresh keys.
+        store = Store(middle)
+        try:
+            new, _ = store.write_batch("newlist", [entry(eml("after.migrate@civil.example"))])
+            assert new == ["after.migrate@civil.example"]
+            with store.engine.connect() as conn:
+                for table in (s.lists, s.messages, s.sources):
+                    top = max(row[0] for row in expected[table.name])
+                    assert conn.execute(select(func.max(table.c.id))).scalar() == top + 1, table.name
+        finally:
+            store.close()
+    finally:
+        postgres_server.drop_database(middle)
+
+
+def test_migrate_refuses_a_target_that_is_not_empty(sample_archive, store_url, tmp_path):
+    target = store_url("target")
+    store = Store(target)
+    try:
+        store.write_batch("bestbits", [entry(eml("already.here@civil.example"))])
+    finally:
+        store.close()
+    before = table_rows(target)
+    with pytest.raises(StoreError, match=r"not empty \(lists, meta, raws, .*migrate into an empty database"):
+        migrate(sample_archive.store, target, tmp_path)
+    assert table_rows(target) == before
+
+
+def test_cli_migrate_copies_a_data_directory_into_a_new_one(web_datas, tmp_path, monkeypatch):
+    monkeypatch.delenv("ARCHIVE_DATABASE_URL", raising=False)
+    source = tmp_path / "source"
+    shutil.copytree(web_datas()[0], source)
+    runner = CliRunner()
+    target = f"sqlite:///{tmp_path / 'copy' / 'archive.sqlite3'}"
+    assert target_data(target, source) == tmp_path / "copy"
+    done = runner.invoke(main, ["--data", str(source), "migrate", "--to", target], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "messages" in done.stdout and done.stdout.rstrip().splitlines()[-1].startswith("indexed ")
+    stats = [runner.invoke(main, ["--data", str(data), "stats", "--format", "json"]).stdout
+             for data in (source, tmp_path / "copy")]
+    assert stats[0] == stats[1]
+    searched = [json.loads(runner.invoke(main, ["--data", str(data), "search", "WCIT", "--sort", "newest",
+                                                "--format", "json"]).stdout)
+                for data in (source, tmp_path / "copy")]
+    for found in searched:
+        for hit in found["hits"]:
+            # Scores weigh term statistics, which an index built in one go and one updated
+            # ingest by ingest (the source's) keep slightly differently.
+            del hit["score"]
+    assert searched[0] == searched[1] and searched[0]["total"] > 0
+    again = runner.invoke(main, ["--data", str(source), "migrate", "--to", target])
+    assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_only_the_cli_imports_migrate():
+    # migrate imports pipeline and query; a module below them importing it would turn the
+    # architecture's direction around.
+    importers = {name for name, path in ARCHIVER.items()
+                 if any(i == "archiver.migrate" or i.startswith("archiver.migrate.")
+                        for i in project_imports(path))}
+    assert importers == {"archiver.cli"}
