@@ -173,9 +173,13 @@ class Browse:
                                       "topics": [], "lists": []}
             people: dict[str, Counter] = {}
             names: dict[str, str] = {}
+            # In date order: among people with as many messages, the first to write comes
+            # first (most_common keeps the order of insertion), whatever order the database
+            # keeps its rows in (PostgreSQL's heap is not SQLite's rowid order).
             for tid, name, address, key in conn.execute(
                     select(m.thread_id, m.from_name, m.from_address, m.from_key)
-                    .where(m.thread_id.in_(part), _shown(m, self.hidden))):
+                    .where(m.thread_id.in_(part), _shown(m, self.hidden))
+                    .order_by(by_date(m.date), m.id)):
                 people.setdefault(tid, Counter())[key] += 1
                 names.setdefault(key, name or address.partition("@")[0] or "(unknown)")
             for tid, counts in people.items():
@@ -185,7 +189,7 @@ class Browse:
             for tid, topic, weight in conn.execute(
                     select(s.thread_topics.c.thread_id, s.thread_topics.c.topic, s.thread_topics.c.weight)
                     .where(s.thread_topics.c.thread_id.in_(part))
-                    .order_by(s.thread_topics.c.weight.desc())):
+                    .order_by(s.thread_topics.c.weight.desc(), s.thread_topics.c.topic)):
                 if tid in out:
                     out[tid]["topics"].append({"slug": topic, "label": labels.get(topic, topic),
                                                "weight": round(weight, 3)})
@@ -298,12 +302,14 @@ class Browse:
         """Return the message whose original archive URL ends with `YYYY-Month/NNNNNN.html`."""
         m, c = s.messages.c, s.sources.c
         with self.engine.connect() as conn:
-            # LIKE's wildcards in the tail are matched as themselves, never as patterns.
+            # LIKE's wildcards in the tail are matched as themselves, never as patterns. ILIKE:
+            # the list's name in any case, as SQLite's LIKE always did (PostgreSQL's LIKE is
+            # case-sensitive).
             tail = archive_url_tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             return conn.execute(select(m.msg_hash).join(s.sources, c.message_id == m.message_id)
-                                .where(c.archive_url.like("%/" + tail, escape="\\"),
+                                .where(c.archive_url.ilike("%/" + tail, escape="\\"),
                                        c.list.not_in(sorted(self.hidden)), _shown(m, self.hidden))
-                                .limit(1)).scalar()
+                                .order_by(m.id).limit(1)).scalar()
 
     def latest(self, *, list_name: str | None = None, topic: str | None = None,
                thread_id: str | None = None, limit: int = 30) -> list[dict]:
@@ -424,7 +430,8 @@ class Browse:
             if not head[0]:
                 return None
             names = [n for n, in conn.execute(select(m.from_name).where(m.from_key == key, _shown(m, self.hidden))
-                                              .group_by(m.from_name).order_by(func.count().desc())) if n]
+                                              .group_by(m.from_name).order_by(func.count().desc(), m.from_name))
+                     if n]
             rows = conn.execute(select(s.messages).where(m.from_key == key, _shown(m, self.hidden))
                                 .order_by(by_date(m.date), m.id).limit(limit).offset(offset)).all()
             records = list(self._records(conn, rows))

@@ -52,12 +52,14 @@ def main() -> None:
         corpus = crash.generate(where, args.messages)
         logs = where / "logs"
         logs.mkdir()
-        report, span = crash.run_ingest(where / "clean", corpus, logs / "clean.log")
-        _, overhead = crash.run_ingest(where / "clean", corpus, logs / "again.log")
+        clean_data = where / "clean"
+        clean_url = crash.sqlite_url(clean_data)
+        report, span = crash.run_ingest(clean_data, clean_url, corpus, logs / "clean.log")
+        _, overhead = crash.run_ingest(clean_data, clean_url, corpus, logs / "again.log")
         index = report["seconds"]["index"]
         clean = {"stored": report["stored"], "overhead": overhead, "index": index,
                  "store": max(0.5, span - overhead - index)}
-        expected = crash.snapshot(where / "clean")
+        expected = crash.snapshot(clean_data, clean_url)
         print(f"{args.messages} messages: clean ingest {span:.1f} s (index {index:.1f} s)")
         rng = random.Random(args.seed)
         stages: Counter = Counter()
@@ -66,13 +68,14 @@ def main() -> None:
         for series in range(args.series):
             data = where / f"crashed-{series}"
             print(f"series {series}:")
-            outcomes = crash.kill_series(data, corpus, logs, args.kills, rng, clean)
+            url = crash.sqlite_url(data)
+            outcomes = crash.kill_series(data, url, corpus, logs, args.kills, rng, clean)
             for outcome in outcomes:
                 if outcome["killed"]:
                     kills += 1
                     stages[stage(outcome, clean["stored"])] += 1
-            final, seconds = crash.run_ingest(data, corpus, logs / f"{data.name}-final.log")
-            crash.compare(crash.snapshot(data), expected)
+            final, seconds = crash.run_ingest(data, url, corpus, logs / f"{data.name}-final.log")
+            crash.compare(crash.snapshot(data, url), expected)
             finals += 1
             print(f"  then to the end in {seconds:.1f} s; same archive as the clean ingest")
         summary = {"messages": args.messages, "seed": args.seed, "series": args.series,

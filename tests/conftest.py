@@ -106,6 +106,23 @@ def store(make_store) -> Store:
     return make_store()
 
 
+def fill(url: str, data: Path, batches) -> None:
+    """Ingest each (list name, sources) of batches in turn into the store at url, with the
+    search index in data/whoosh, and index what is left to index."""
+    from archiver.pipeline import update_index
+
+    store = Store(url)
+    archive = Archive(store, index_dir=data / "whoosh")
+    try:
+        for name, sources in batches:
+            ingest(store, [str(source) for source in sources], name, archive=archive)
+        update_index(archive)
+    finally:
+        if archive.index is not None:
+            archive.index.close()
+        store.close()
+
+
 def _session_url(path: Path, server) -> str:
     """A store URL for a session-wide archive: a SQLite file at path, or (given a server) a
     new PostgreSQL database, which the server drops when the session ends."""
@@ -146,8 +163,6 @@ def web_datas(tmp_path_factory):
     """Return (data directory, store URL) holding the sample archive (both lists) with its
     search index, in SQLite or on the PostgreSQL server given, built once per session. The
     index is Whoosh's, in the data directory, whatever the store."""
-    from archiver.pipeline import update_index
-
     built: dict[str, tuple[Path, str]] = {}
 
     def build(server=None) -> tuple[Path, str]:
@@ -155,14 +170,7 @@ def web_datas(tmp_path_factory):
         if backend not in built:
             data = tmp_path_factory.mktemp("webdata")
             url = _session_url(data / "archive.sqlite3", server)
-            store = Store(url)
-            archive = Archive(store, index_dir=data / "whoosh")
-            for name in ("bestbits", "governance"):
-                ingest(store, [str(SAMPLE / name)], name, archive=archive)
-            update_index(archive)
-            if archive.index is not None:
-                archive.index.close()
-            store.close()
+            fill(url, data, [(name, [SAMPLE / name]) for name in ("bestbits", "governance")])
             built[backend] = (data, url)
         return built[backend]
 
@@ -208,16 +216,62 @@ def on_backend(request):
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def sample_on_both(request, web_datas):
+def module_server(request):
+    """None in a module's SQLite run, the PostgreSQL server in its PostgreSQL run: the tests
+    that use a fixture taking this one (sample_on_both, archive_on_both, build_archive) run
+    once on each database, with the module's archives built once per run."""
+    return on_backend(request)
+
+
+@pytest.fixture(scope="module")
+def sample_on_both(module_server, web_datas):
     """(data directory, store URL) of the sample archive in SQLite, then on PostgreSQL, with
     ARCHIVE_DATABASE_URL naming the store meanwhile (so the CLI, open_store and create_app
     find it from the data directory alone). A module opts in by taking this as its
     `web_data` (the directory) and `app_on_both` as its `app`; its tests must then name any
-    other store by URL (make_store does), never by a data directory alone."""
-    data, url = web_datas(on_backend(request))
+    other store by URL (make_store and build_archive do), never by a data directory alone."""
+    data, url = web_datas(module_server)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARCHIVE_DATABASE_URL", url)
         yield data, url
+
+
+@pytest.fixture(scope="module")
+def archive_on_both(module_server, sample_archives) -> Archive:
+    """The sample archive of `sample_archives` (no search index) in SQLite, then on PostgreSQL."""
+    return sample_archives(module_server)
+
+
+@pytest.fixture(scope="module")
+def build_archive(module_server, tmp_path_factory):
+    """Return a builder of a module's own small archive on the module's database (SQLite,
+    then PostgreSQL): build(data, batches) fills a new store as `fill` does, with its index
+    in data/whoosh, and returns the store's URL (a file in data, or a database dropped when
+    the module ends). Name the store by that URL: ARCHIVE_DATABASE_URL may meanwhile name
+    the sample's."""
+    made: list[str] = []
+
+    def build(data: Path, batches) -> str:
+        made.append(_session_url(data / "archive.sqlite3", module_server))
+        fill(made[-1], data, batches)
+        return made[-1]
+
+    yield build
+    if module_server is not None:
+        for url in made:
+            module_server.drop_database(url)
+
+
+@pytest.fixture
+def database_env(backend, store_url, monkeypatch) -> str | None:
+    """On PostgreSQL, a new database that ARCHIVE_DATABASE_URL names for the test, so the CLI
+    and the processes it starts find it from a data directory alone; on SQLite nothing (the
+    store is the data directory's file) and None."""
+    if backend == "sqlite":
+        return None
+    url = store_url()
+    monkeypatch.setenv("ARCHIVE_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,25 @@ from click.testing import CliRunner
 from archiver import config
 from archiver.briefing import md
 from archiver.cli import main
-from archiver.pipeline import ingest, update_index
 from archiver.query import Archive
 from archiver.signons import LANGUAGES
 from archiver.store import Store
-from conftest import SAMPLE, eml
+from conftest import SAMPLE, eml, make_app
 from test_web import check_semantics, outline, page
 
 TOPIC = "wcit-statement"
+
+
+@pytest.fixture(scope="module")
+def web_data(sample_on_both):
+    """This module reads the sample from a store in SQLite and from one on PostgreSQL (and
+    its pages from `app_on_both`, the app over that store)."""
+    return sample_on_both[0]
+
+
+@pytest.fixture
+def client(app_on_both):
+    return app_on_both.test_client()
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +47,10 @@ def truth() -> list[dict]:
         return [json.loads(line) for line in handle]
 
 
-def run(data, *args: str):
-    return CliRunner().invoke(main, ["--data", str(data), *args])
+def run(data, *args: str, url: str | None = None):
+    """Run `archiver` on a data directory (and the store at url, when it is not the sample's)."""
+    env = {"ARCHIVE_DATABASE_URL": url} if url else None
+    return CliRunner().invoke(main, ["--data", str(data), *args], env=env)
 
 
 def links(text: str, kind: str) -> set[str]:
@@ -163,8 +176,9 @@ HOSTILE_NAME = "<img src=x onerror=alert(2)> *Eve* | [y](javascript:alert(3))"
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    """A data directory whose one statement thread carries markup in subject, names and words."""
+def hostile(tmp_path_factory, build_archive):
+    """A data directory and store URL whose one statement thread carries markup in subject,
+    names and words."""
     data = tmp_path_factory.mktemp("hostile")
     mbox = data / "hostile.mbox"
     call = eml("call@hostile.example", HOSTILE_SUBJECT,
@@ -176,17 +190,12 @@ def hostile(tmp_path_factory):
                 "Please add our organisation, <b>Evil & Co</b> | *bold*, as a signatory to the statement.\n",
                 hour=11)
     mbox.write_bytes(b"".join(b"From x Tue Oct  2 10:00:00 2012\n" + m + b"\n" for m in (call, signs)))
-    store = Store(config.database_url(data))
-    archive = Archive(store, index_dir=data / "whoosh")
-    ingest(store, [str(mbox)], "bestbits", archive=archive)
-    update_index(archive)
-    archive.index.close()
-    store.close()
-    return data
+    return data, build_archive(data, [("bestbits", [mbox])])
 
 
 def test_hostile_markdown_and_html_stay_inert(hostile, tmp_path):
-    mdown = run(hostile, "briefing", "--topic", TOPIC, "--format", "md")
+    data, url = hostile
+    mdown = run(data, "briefing", "--topic", TOPIC, "--format", "md", url=url)
     assert mdown.exit_code == 0, mdown.output
     text = mdown.output
     assert "<script" not in text and "<img" not in text and "<b>" not in text
@@ -196,7 +205,7 @@ def test_hostile_markdown_and_html_stay_inert(hostile, tmp_path):
     assert "eve.sender@hostile.example" not in text and "organiser@hostile.example" not in text
     assert "o…@hostile.example" in text
     out = tmp_path / "hostile.html"
-    assert run(hostile, "briefing", "--topic", TOPIC, "--format", "html", "-o", str(out)).exit_code == 0
+    assert run(data, "briefing", "--topic", TOPIC, "--format", "html", "-o", str(out), url=url).exit_code == 0
     page_text = out.read_text(encoding="utf-8")
     assert "<script" not in page_text and "<img" not in page_text and "<b>Evil" not in page_text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page_text and "&lt;b&gt;Evil &amp; Co&lt;/b&gt;" in page_text
@@ -204,13 +213,14 @@ def test_hostile_markdown_and_html_stay_inert(hostile, tmp_path):
 
 
 def test_hostile_web_page_stays_inert(hostile):
-    from web import create_app
-
-    app = create_app({"DATA_DIR": str(hostile), "TESTING": True})
-    with app.test_client() as client:
-        html = page(client, f"/topic/{TOPIC}/briefing")
-        thread = re.search(r'href="/thread/([a-z2-7]{32})/"', html).group(1)
-        signers = page(client, f"/thread/{thread}/signons")
+    app = make_app(*hostile)
+    try:
+        with app.test_client() as client:
+            html = page(client, f"/topic/{TOPIC}/briefing")
+            thread = re.search(r'href="/thread/([a-z2-7]{32})/"', html).group(1)
+            signers = page(client, f"/thread/{thread}/signons")
+    finally:
+        app.extensions["store"].close()
     for text in (html, signers):
         assert "<script" not in text and "<img" not in text and "<b>Evil" not in text
         assert 'href="javascript' not in text

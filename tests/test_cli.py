@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from archiver import config
 from archiver.cli import main
 from archiver.ids import message_hash, thread_hash
-from conftest import eml
+from conftest import BACKENDS, eml
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = ROOT / "fixtures" / "messages"
@@ -25,6 +25,24 @@ EXPORT_KEYS = {"message_id", "lists", "date", "from_name", "from_address", "subj
 
 
 FROM_LINE = b"From jane.doe@civil.example Tue Oct  2 10:00:00 2012\n"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The commands that open a store run on SQLite, then on PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def data(tmp_path, database_env) -> Path:
+    """The test's data directory; on PostgreSQL its store is the database ARCHIVE_DATABASE_URL
+    names (as a deployment sets it), so no SQLite file may appear there."""
+    return tmp_path / "data"
+
+
+def sqlite_file(data: Path, database_env) -> bool:
+    """Whether the data directory holds a SQLite store exactly when the store is SQLite."""
+    return (data / "archive.sqlite3").is_file() == (database_env is None)
 
 
 @pytest.fixture
@@ -47,19 +65,19 @@ def invoke(runner: CliRunner, data: Path, *args: str, **kw):
     return runner.invoke(main, ["--data", str(data), *args], catch_exceptions=False, **kw)
 
 
-def test_ingest_json_report_and_exit_zero_with_rejects(runner, tmp_path, mailbox):
-    result = invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits", "--format", "json")
+def test_ingest_json_report_and_exit_zero_with_rejects(runner, data, database_env, mailbox):
+    result = invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits", "--format", "json")
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert set(report) == REPORT_KEYS
     assert {k: report[k] for k in ("seen", "stored", "duplicates", "unchanged", "degraded", "rejected")} == {
         "seen": 3, "stored": 2, "duplicates": 0, "unchanged": 0, "degraded": 0, "rejected": 1}
     assert report["rejected_reasons"] == {"parse: no headers": 1}
-    assert (tmp_path / "data" / "archive.sqlite3").is_file()
+    assert sqlite_file(data, database_env)
 
 
-def test_ingest_text_report(runner, tmp_path, mailbox):
-    result = invoke(runner, tmp_path / "data", "ingest", str(mailbox), str(MESSAGES / "not-mail.txt"),
+def test_ingest_text_report(runner, data, mailbox):
+    result = invoke(runner, data, "ingest", str(mailbox), str(MESSAGES / "not-mail.txt"),
                     "--list", "bestbits")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
@@ -69,16 +87,16 @@ def test_ingest_text_report(runner, tmp_path, mailbox):
     assert f"  skipped file {MESSAGES / 'not-mail.txt'}: not mail" in lines
 
 
-def test_second_ingest_is_all_unchanged(runner, tmp_path, mailbox):
-    invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits")
-    result = invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits", "--format", "json")
+def test_second_ingest_is_all_unchanged(runner, data, mailbox):
+    invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits")
+    result = invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits", "--format", "json")
     report = json.loads(result.stdout)
     assert (report["seen"], report["unchanged"], report["stored"], report["rejected"]) == (3, 3, 0, 0)
 
 
-def test_stats_json(runner, tmp_path, mailbox):
-    invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits")
-    result = invoke(runner, tmp_path / "data", "stats", "--format", "json")
+def test_stats_json(runner, data, mailbox):
+    invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits")
+    result = invoke(runner, data, "stats", "--format", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "lists": [{"name": "bestbits", "messages": 2}], "messages": 2, "threads": 1, "participants": 1,
@@ -87,17 +105,17 @@ def test_stats_json(runner, tmp_path, mailbox):
         "first_date": "2012-10-02T08:00:00Z", "last_date": "2012-10-02T08:00:00Z"}
 
 
-def test_stats_text_on_an_empty_archive(runner, tmp_path):
-    result = invoke(runner, tmp_path / "empty", "stats")
+def test_stats_text_on_an_empty_archive(runner, data):
+    result = invoke(runner, data, "stats")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
         "lists:        -", "messages:     0", "threads:      0", "participants: 0", "degraded:     0",
         "rejected:     0", "dates:        - .. -"]
 
 
-def test_export_jsonl_fields(runner, tmp_path, mailbox):
-    invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits")
-    result = invoke(runner, tmp_path / "data", "export", "--list", "bestbits", "--format", "jsonl")
+def test_export_jsonl_fields(runner, data, mailbox):
+    invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits")
+    result = invoke(runner, data, "export", "--list", "bestbits", "--format", "jsonl")
     assert result.exit_code == 0
     root, reply = [json.loads(line) for line in result.stdout.splitlines()]
     assert EXPORT_KEYS <= set(root)
@@ -116,29 +134,29 @@ def test_export_jsonl_fields(runner, tmp_path, mailbox):
     assert source["location"].startswith(f"{mailbox}#")
 
 
-def test_export_to_a_file(runner, tmp_path, mailbox):
-    invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits")
+def test_export_to_a_file(runner, data, tmp_path, mailbox):
+    invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits")
     out = tmp_path / "out.jsonl"
-    result = invoke(runner, tmp_path / "data", "export", "-o", str(out))
+    result = invoke(runner, data, "export", "-o", str(out))
     assert (result.exit_code, result.stdout) == (0, "")
     assert [json.loads(line)["message_id"] for line in out.read_text(encoding="utf-8").splitlines()] == [
         "cli.1@civil.example", "cli.2@civil.example"]
 
 
-def test_export_of_an_unknown_list_is_a_clean_error(runner, tmp_path, mailbox):
-    invoke(runner, tmp_path / "data", "ingest", str(mailbox), "--list", "bestbits")
-    result = invoke(runner, tmp_path / "data", "export", "--list", "nosuchlist")
+def test_export_of_an_unknown_list_is_a_clean_error(runner, data, mailbox):
+    invoke(runner, data, "ingest", str(mailbox), "--list", "bestbits")
+    result = invoke(runner, data, "export", "--list", "nosuchlist")
     assert result.exit_code == 1
     assert "Error: no list named 'nosuchlist'" in result.stderr
     assert "Traceback" not in result.output
 
 
-def test_ingest_from_stdin(runner, tmp_path):
-    result = invoke(runner, tmp_path / "data", "ingest", "-", "--list", "bestbits", "--format", "json",
+def test_ingest_from_stdin(runner, data):
+    result = invoke(runner, data, "ingest", "-", "--list", "bestbits", "--format", "json",
                     input=eml("stdin.1@civil.example"))
     assert result.exit_code == 0
     assert json.loads(result.stdout)["stored"] == 1
-    export = invoke(runner, tmp_path / "data", "export")
+    export = invoke(runner, data, "export")
     (record,) = [json.loads(line) for line in export.stdout.splitlines()]
     assert record["message_id"] == "stdin.1@civil.example"
     assert record["sources"] == [{"list": "bestbits", "kind": "stdin", "location": "-", "archive_url": None}]
@@ -165,12 +183,11 @@ def test_empty_list_name_is_a_usage_error(runner, tmp_path, mailbox):
     assert "must not be empty" in result.stderr
 
 
-def test_archive_data_dir_environment_is_honoured(runner, tmp_path, mailbox):
-    data = tmp_path / "from-env"
+def test_archive_data_dir_environment_is_honoured(runner, data, database_env, mailbox):
     result = runner.invoke(main, ["ingest", str(mailbox), "--list", "bestbits", "--format", "json"],
                            env={"ARCHIVE_DATA_DIR": str(data)}, catch_exceptions=False)
     assert result.exit_code == 0
-    assert (data / "archive.sqlite3").is_file()
+    assert sqlite_file(data, database_env)
     stats = runner.invoke(main, ["stats", "--format", "json"], env={"ARCHIVE_DATA_DIR": str(data)})
     assert json.loads(stats.stdout)["messages"] == 2
 
@@ -192,28 +209,27 @@ def test_every_command_has_help_with_an_example(runner):
             assert "Example: archiver " + name in result.stdout, name
 
 
-def test_real_subprocess(tmp_path, mailbox):
+def test_real_subprocess(data, database_env, mailbox):
     exe = Path(sys.executable).parent / "archiver"
     if not exe.is_file():
         exe = ROOT / ".venv" / "bin" / "archiver"
-    data = tmp_path / "data"
     ingest = subprocess.run([str(exe), "--data", str(data), "ingest", str(mailbox), "--list", "bestbits",
                              "--format", "json"], capture_output=True, text=True, timeout=60)
     assert ingest.returncode == 0, ingest.stderr
     assert json.loads(ingest.stdout)["stored"] == 2
-    missing = subprocess.run([str(exe), "--data", str(data), "ingest", str(tmp_path / "nope"), "--list", "x"],
+    missing = subprocess.run([str(exe), "--data", str(data), "ingest", str(data / "nope"), "--list", "x"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error: no such file or directory")
     assert "Traceback" not in missing.stderr
+    assert sqlite_file(data, database_env)
 
 
-def test_a_second_writer_is_refused_while_one_holds_the_lock(runner, tmp_path):
+def test_a_second_writer_is_refused_while_one_holds_the_lock(runner, tmp_path, data):
     import fcntl
 
     source = tmp_path / "one.eml"
     source.write_bytes(eml("lock.1@civil.example"))
-    data = tmp_path / "data"
     data.mkdir()
     with open(data / "writer.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)

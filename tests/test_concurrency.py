@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
-from conftest import BACKENDS, private_copy
+from conftest import BACKENDS, make_app, private_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 2000
@@ -36,38 +35,32 @@ def archiver_cmd(data: Path, *args: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> tuple[Path, Path]:
-    """A corpus, and a data directory holding its governance list (store and index); the
-    tests ingest its bestbits list (about 1,900 messages) while they read."""
-    where = tmp_path_factory.mktemp("concurrency")
-    corpus = where / "corpus"
+def corpus(tmp_path_factory) -> Path:
+    """A generated corpus of two lists, made once for both databases' runs."""
+    corpus = tmp_path_factory.mktemp("concurrency") / "corpus"
     subprocess.run([sys.executable, str(ROOT / "fixtures" / "generate.py"), "--messages",
                     str(MESSAGES), "--out", str(corpus), "--no-html"], check=True,
                    stdout=subprocess.DEVNULL, cwd=ROOT)
-    data = where / "data"
-    data.mkdir()
-    store = open_store(data)
-    archive = Archive(store, index_dir=data / "whoosh")
-    try:
-        ingest(store, [str(corpus / "governance")], "governance", archive=archive)
-    finally:
-        archive.index.close()
-        store.close()
-    return corpus, data
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def prepared(corpus, tmp_path_factory, build_archive) -> tuple[Path, Path, str]:
+    """A corpus, a data directory and a store (SQLite, then PostgreSQL) holding its governance
+    list with its index; the tests ingest its bestbits list (about 1,900 messages) while they
+    read."""
+    data = tmp_path_factory.mktemp("data")
+    return corpus, data, build_archive(data, [("governance", [corpus / "governance"])])
 
 
 class Reader:
     """Reads the archive over and over through the web app (and the facade), recording what
     failed and what each read saw."""
 
-    def __init__(self, data: Path):
-        from web import create_app
-
-        self.app = create_app({"DATA_DIR": str(data), "TESTING": True,
-                               "SEARCH_RATE": "100000 per minute",
-                               "EXPORT_RATE": "100000 per minute"})
+    def __init__(self, data: Path, url: str):
+        self.app = make_app(data, url)
         self.client = self.app.test_client()
-        self.store = open_store(data)
+        self.store = open_store(data, url)
         self.archive = Archive(self.store, index_dir=data / "whoosh")
         self.failures: list[str] = []
         self.totals: dict[str, list[int]] = {q: [] for q in QUERIES}
@@ -162,14 +155,15 @@ def never_down(values: list) -> bool:
     return all(a <= b for a, b in zip(values, values[1:]))
 
 
-def run_reading(data: Path, args: list[str], log: Path) -> tuple[Reader, int, float, int]:
-    reader = Reader(data)
+def run_reading(data: Path, url: str, args: list[str], log: Path) -> tuple[Reader, int, float, int]:
+    reader = Reader(data, url)
     try:
         reader.round()   # the archive before
         with open(log, "wb") as out:
             started = time.perf_counter()
             proc = subprocess.Popen(archiver_cmd(data, *args), stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=ROOT, env={**os.environ, "ARCHIVE_WORKERS": "2"})
+                                    cwd=ROOT, env={**os.environ, "ARCHIVE_WORKERS": "2",
+                                                   "ARCHIVE_DATABASE_URL": url})
             try:
                 rounds = read_while(proc, reader)
             finally:
@@ -181,9 +175,9 @@ def run_reading(data: Path, args: list[str], log: Path) -> tuple[Reader, int, fl
 
 
 def test_reads_while_an_ingest_commits_see_before_or_after(prepared, tmp_path):
-    corpus, data = prepared
+    corpus, data, url = prepared
     reader, rounds, seconds, code = run_reading(
-        data, ["ingest", str(corpus / "bestbits"), "--list", "bestbits"], tmp_path / "ingest.log")
+        data, url, ["ingest", str(corpus / "bestbits"), "--list", "bestbits"], tmp_path / "ingest.log")
     assert code == 0, (tmp_path / "ingest.log").read_text()
     print(f"\n{reader.requests} requests in {rounds} rounds during a {seconds:.1f} s ingest; "
           f"{reader.thread_checks} thread pages checked, {reader.gone} merged away")
@@ -204,8 +198,8 @@ def test_reads_while_an_ingest_commits_see_before_or_after(prepared, tmp_path):
 
 
 def test_searches_while_the_index_is_rebuilt_see_the_same_totals(prepared, tmp_path):
-    _, data = prepared
-    reader, rounds, seconds, code = run_reading(data, ["reindex"], tmp_path / "reindex.log")
+    _, data, url = prepared
+    reader, rounds, seconds, code = run_reading(data, url, ["reindex"], tmp_path / "reindex.log")
     assert code == 0, (tmp_path / "reindex.log").read_text()
     print(f"\n{reader.requests} requests in {rounds} rounds during a {seconds:.1f} s reindex")
     assert reader.failures == [], "\n".join(reader.failures[:20])

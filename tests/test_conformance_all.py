@@ -24,7 +24,7 @@ from archiver import schema as s
 from archiver.pipeline import ingest
 from archiver.sources import read_source
 
-from conftest import realdata_dir
+from conftest import BACKENDS, realdata_dir
 
 # Per top-level realdata folder: files, files reported as not mail, messages seen, stored,
 # duplicates (of an id or of raw bytes already stored), rejected reasons, degraded reasons.
@@ -67,6 +67,12 @@ HELD = "files not_mail seen stored duplicates rejected degraded".split()
 
 def python_email_data() -> Path:
     return Path(email.__file__).parent.parent / "test" / "test_email" / "data"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The tests that ingest do so into a store in SQLite, then into one on PostgreSQL."""
+    return request.param
 
 
 def folders() -> list[str]:

@@ -23,7 +23,13 @@ from archiver.pipeline import ingest
 from archiver.query import Archive
 from archiver.sources import read_source
 from archiver.sources.mbox import split_mbox
+from conftest import BACKENDS
 
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The tests that ingest do so into a store in SQLite, then into one on PostgreSQL."""
+    return request.param
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -30,10 +30,17 @@ from archiver.pipeline import ingest
 from archiver.query import Archive
 from archiver.sources.mbox import split_mbox
 from archiver.thread import thread
+from conftest import BACKENDS
 
 
 EXPECTED = "threading-expected"
 DUMMY = "*"  # the label of an empty container in canonical trees
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The tests that ingest do so into a store in SQLite, then into one on PostgreSQL."""
+    return request.param
 
 
 # --- helpers ----------------------------------------------------------------------------------

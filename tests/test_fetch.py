@@ -19,7 +19,7 @@ from archiver.query import Archive
 from archiver.sources import hyperkitty, live, login, remote_pipermail
 from archiver.sources.gzipped import CorruptGzip, TooLarge, gunzip, unpack
 from archiver.sources.http import AuthError, Credentials, Politeness, retry_after
-from conftest import SAMPLE
+from conftest import BACKENDS, SAMPLE
 
 BESTBITS = "/pipermail/bestbits/"
 OCTOBER, NOVEMBER = BESTBITS + "2012-October.txt.gz", BESTBITS + "2012-November.txt.gz"
@@ -28,6 +28,9 @@ HK_LIST = f"/archives/list/bestbits@{HOST}/"
 POLICY = Politeness(user_agent="bestbits-archive-tests/1 (+tests@example.invalid)", delay=0.0,
                     timeout=2.0, retries=3, backoff=0.01, max_retry_after=5.0)
 TRUTH = [json.loads(line) for line in (SAMPLE / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
+# The tests of what a fetch stores run on SQLite and on PostgreSQL; those of the HTTP client's
+# manners and faults, on SQLite only.
+ON_BOTH = pytest.mark.parametrize("backend", BACKENDS)
 
 
 @pytest.fixture
@@ -79,6 +82,7 @@ def add_december_message(server: ArchiveServer, number: int = 471) -> str:
 
 # --- the whole site, then again -----------------------------------------------------------------
 
+@ON_BOTH
 def test_first_fetch_stores_every_message_with_its_article_url_and_scrubbed_text(server, target):
     report = target.fetch(server.url + BESTBITS)
     assert (report.kind, report.list_name) == ("pipermail", "bestbits")
@@ -117,6 +121,7 @@ def test_a_second_fetch_of_an_unchanged_site_downloads_only_the_index(server, ta
     assert report.ingest.seen == 0 and report.requests["not_modified"] == 3
 
 
+@ON_BOTH
 def test_a_new_message_in_the_newest_month_fetches_that_month_alone(server, target):
     target.fetch(server.url + BESTBITS)
     message_id = add_december_message(server)
@@ -129,6 +134,7 @@ def test_a_new_message_in_the_newest_month_fetches_that_month_alone(server, targ
     assert target.records()[message_id]["archive_url"] == server.url + BESTBITS + "2012-December/000471.html"
 
 
+@ON_BOTH
 def test_when_a_new_month_begins_the_last_one_keeps_its_url(server, target):
     target.fetch(server.url + BESTBITS)
     # The nightly gzip caught up with December, and January began.
@@ -213,6 +219,7 @@ def test_a_broken_download_is_detected_and_downloaded_again(server, target, faul
     assert report.requests["retries"] == 1
 
 
+@ON_BOTH
 def test_a_download_that_stays_broken_is_never_half_ingested(server, target):
     server.fault(OCTOBER, *["truncate"] * (POLICY.retries + 1))
     report = target.fetch(server.url + BESTBITS, until="2012-11")
@@ -304,6 +311,7 @@ def test_a_private_hyperkitty_list_is_read_in_a_django_session(server, target):
 
 # --- HyperKitty and several sources -------------------------------------------------------------
 
+@ON_BOTH
 def test_hyperkitty_exports_are_read_per_month_with_message_pages(server, target):
     report = target.fetch(server.url + HK_LIST)
     assert (report.kind, report.list_name) == ("hyperkitty", "bestbits")
@@ -316,6 +324,7 @@ def test_hyperkitty_exports_are_read_per_month_with_message_pages(server, target
                         records[some]["archive_url"])
 
 
+@ON_BOTH
 def test_the_same_messages_from_pipermail_and_hyperkitty_are_stored_once(server, target):
     target.fetch(server.url + BESTBITS, since="2012-12")
     report = target.fetch(server.url + HK_LIST, since="2012-12", list_name="bestbits")
@@ -328,8 +337,9 @@ def test_the_same_messages_from_pipermail_and_hyperkitty_are_stored_once(server,
 # --- the command line ----------------------------------------------------------------------------
 
 @pytest.fixture
-def cli(monkeypatch, tmp_path):
-    """Run `archiver` with quick fetch settings; return (runner result, data dir)."""
+def cli(monkeypatch, tmp_path, database_env):
+    """Run `archiver` with quick fetch settings (on the test's backend's store); return
+    (runner result, data dir)."""
     for name, value in (("DELAY", "0"), ("TIMEOUT", "2"), ("BACKOFF", "0.01"), ("RETRIES", "2")):
         monkeypatch.setenv(f"ARCHIVE_FETCH_{name}", value)
     monkeypatch.setenv("ARCHIVE_LISTS_FILE", str(tmp_path / "no-lists.toml"))
@@ -342,6 +352,7 @@ def cli(monkeypatch, tmp_path):
     return run
 
 
+@ON_BOTH
 def test_cli_fetch_prints_a_report_and_is_incremental(server, cli):
     first = cli("fetch", server.url + BESTBITS, "--since", "2012-12", "--format", "json")
     assert first.exit_code == 0, first.output
@@ -389,6 +400,7 @@ def test_cli_refuses_credentials_in_the_url_and_bad_months(server, cli):
     assert cli("fetch", server.url + BESTBITS, "--since", "2012-12", "--until", "2012-10").exit_code == 2
 
 
+@ON_BOTH
 def test_cli_sync_stores_a_cross_post_once_in_both_lists(server, cli, tmp_path):
     lists = tmp_path / "lists.toml"
     lists.write_text(f'[[list]]\nname = "bestbits"\nurl = "{server.url}{BESTBITS}"\n\n'

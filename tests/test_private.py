@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from werkzeug.security import generate_password_hash
 
 from archiver.ids import person_key
-from archiver.pipeline import ingest
 from archiver.query import Archive, open_store
 from conftest import SAMPLE, eml
 from web import create_app
@@ -19,12 +18,10 @@ MARK = "quetzalcoatlus"        # a word only the private list's messages say
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """bestbits (public) and coordinators (private), one message cross-posted to both."""
+def built(tmp_path_factory, build_archive):
+    """bestbits (public) and coordinators (private), one message cross-posted to both: the
+    data directory and the store's URL (SQLite, then PostgreSQL)."""
     data = tmp_path_factory.mktemp("private")
-    store = open_store(data)
-    archive = Archive(store, index_dir=data / "whoosh")
-    ingest(store, [str(SAMPLE / "bestbits")], "bestbits", archive=archive)
     inner = data / "inner"
     inner.mkdir()
     for n in range(3):
@@ -33,28 +30,31 @@ def data(tmp_path_factory):
                                              body=f"Only for coordinators: {MARK} plan {n}.\n", hour=9 + n))
     (inner / "cross.eml").write_bytes(eml("cross@coord.example", "Open call",
                                           body="An open call that went to both lists.\n"))
-    ingest(store, [str(inner)], "coordinators", archive=archive)
-    ingest(store, [str(inner / "cross.eml")], "bestbits", archive=archive)
-    archive.index.close()
-    store.close()
+    url = build_archive(data, [("bestbits", [SAMPLE / "bestbits"]), ("coordinators", [inner]),
+                               ("bestbits", [inner / "cross.eml"])])
     users = data / "users.toml"
     users.write_text(f'[users]\nalice = "{generate_password_hash("correct horse")}"\n')
-    return data
+    return data, url
+
+
+def private_app(built, **settings):
+    """The app over the built archive with coordinators private (and any other settings)."""
+    data, url = built
+    return create_app({"DATA_DIR": str(data), "DATABASE_URL": url, "PRIVATE_LISTS": "coordinators",
+                       "USERS_FILE": str(data / "users.toml"), **settings})
 
 
 @pytest.fixture(scope="module")
-def app(data):
-    app = create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators",
-                      "USERS_FILE": str(data / "users.toml"), "SECRET_KEY": "test-only-key",
-                      "SEARCH_RATE": "1000 per minute", "EXPORT_RATE": "1000 per minute",
-                      "LOGIN_RATE": "1000 per minute"})
+def app(built):
+    app = private_app(built, SECRET_KEY="test-only-key", SEARCH_RATE="1000 per minute",
+                      EXPORT_RATE="1000 per minute", LOGIN_RATE="1000 per minute")
     yield app
     app.extensions["store"].close()
 
 
 @pytest.fixture(scope="module")
-def ids(data):
-    store = open_store(data)
+def ids(built):
+    store = open_store(*built)
     archive = Archive(store)
     thread = next(t for t in archive.threads(list_name="coordinators")["threads"] if t["size"] == 3)
     message = archive.thread(thread["thread_id"])["messages"][0]
@@ -129,9 +129,12 @@ def test_sign_in_refuses_bad_passwords_forged_forms_and_foreign_redirects(app):
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
-def test_private_lists_need_a_secret_key_and_hashed_passwords(data):
+def test_private_lists_need_a_secret_key_and_hashed_passwords(tmp_path):
     from archiver.errors import ArchiverError
 
+    # Settings checks, before any page: an empty SQLite store will do.
+    data = tmp_path
+    (data / "users.toml").write_text(f'[users]\nalice = "{generate_password_hash("pw")}"\n')
     with pytest.raises(ArchiverError, match="secret_key"):
         create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators",
                     "USERS_FILE": str(data / "users.toml")})
@@ -149,7 +152,7 @@ def test_passwd_prints_a_hash_never_the_password():
     assert line.startswith('"alice" = "') and "s3cret" not in line
 
 
-def test_review_findings_stay_fixed(app, ids, data):
+def test_review_findings_stay_fixed(app, ids):
     """Leaks and breakouts a review found: person page, message page, query injection,
     tricky sign-in redirects, an impossible month."""
     client = app.test_client()
@@ -174,9 +177,8 @@ def test_review_findings_stay_fixed(app, ids, data):
     assert client.get("/list/bestbits/9999-12/").status_code == 400
 
 
-def test_password_guessing_is_rate_limited(data):
-    app = create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators", "SECRET_KEY": "k",
-                      "USERS_FILE": str(data / "users.toml"), "LOGIN_RATE": "2 per minute"})
+def test_password_guessing_is_rate_limited(built):
+    app = private_app(built, SECRET_KEY="k", LOGIN_RATE="2 per minute")
     client = app.test_client()
     try:
         assert [sign_in(client, "guess").status_code for _ in range(3)] == [401, 401, 429]
@@ -184,8 +186,8 @@ def test_password_guessing_is_rate_limited(data):
         app.extensions["store"].close()
 
 
-def test_counts_on_the_home_page_leave_the_private_list_out(app, data):
-    store = open_store(data)
+def test_counts_on_the_home_page_leave_the_private_list_out(app, built):
+    store = open_store(*built)
     try:
         public = next(l["messages"] for l in Archive(store).lists() if l["name"] == "bestbits")
     finally:
@@ -194,9 +196,8 @@ def test_counts_on_the_home_page_leave_the_private_list_out(app, data):
     assert f"{public} messages in" in home
 
 
-def test_secure_cookies_when_asked(data):
-    app = create_app({"DATA_DIR": str(data), "PRIVATE_LISTS": "coordinators", "SECRET_KEY": "k",
-                      "USERS_FILE": str(data / "users.toml"), "SESSION_COOKIE_SECURE": True})
+def test_secure_cookies_when_asked(built):
+    app = private_app(built, SECRET_KEY="k", SESSION_COOKIE_SECURE=True)
     try:
         response = app.test_client().get("/login")
         assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]

@@ -14,9 +14,15 @@ from archiver.pipeline import ingest, parse_stage
 from archiver.query import Archive
 from archiver.signons import LANGUAGES, SignOn, evaluate, is_statement, recognise
 from archiver.sources import read_source
-from conftest import ROOT, SAMPLE, eml
+from conftest import BACKENDS, ROOT, SAMPLE, eml
 
 FLOOR = 0.9     # precision and recall asked of each language the recogniser reads
+
+
+@pytest.fixture(scope="module")
+def sample_archive(archive_on_both):
+    """This module reads the sample from a store in SQLite and from one on PostgreSQL."""
+    return archive_on_both
 
 
 def _truth(folder: Path) -> list[dict]:
@@ -196,6 +202,7 @@ def test_weak_cues_need_a_statement():
     assert recognise("Count us in for the statement!", organisation="Free Wire Europe", statement=False)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_quoted_sign_on_is_not_a_signature(tmp_path, make_store):
     """Only the words a reply adds sign: a reply quoting a sign-on signs nothing."""
     mbox = tmp_path / "statement.mbox"

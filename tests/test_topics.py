@@ -11,8 +11,6 @@ import pytest
 from archiver.clean import split_body
 from archiver.errors import ArchiverError
 from archiver.ids import thread_hash
-from archiver.pipeline import ingest
-from archiver.query import Archive
 from archiver.topics import (Taxonomy, Topic, evaluate, format_evaluation, load_overrides,
                              load_taxonomy, score_message, tag_message, thread_topics)
 
@@ -257,11 +255,9 @@ def test_evaluate_counts_per_topic_and_micro():
     assert "micro (overall)" in format_evaluation(result)
 
 
-def test_tagger_agrees_with_the_sample_truth(make_store, taxonomy):
-    store = make_store()
-    for name in ("bestbits", "governance"):
-        ingest(store, [str(SAMPLE / name)], name)
-    records = list(Archive(store).messages())
+def test_tagger_agrees_with_the_sample_truth(archive_on_both, taxonomy):
+    """The stored own words and subjects (SQLite, then PostgreSQL) tagged against the truth."""
+    records = list(archive_on_both.messages())
     truth = [json.loads(line) for line in (SAMPLE / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
     # A message that lost its Message-ID gets a synthetic one in the store; find it by date and sender.
     by_sender = {(r["date"], r["from_address"]): r["message_id"] for r in records}

@@ -23,6 +23,12 @@ def web_data(sample_on_both):
     return sample_on_both[0]
 
 
+@pytest.fixture
+def backend(module_server) -> str:
+    """Stores a test makes (make_store) are in the database of the module's run."""
+    return "sqlite" if module_server is None else "postgresql"
+
+
 @pytest.fixture(scope="module")
 def app(app_on_both):
     return app_on_both

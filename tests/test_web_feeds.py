@@ -7,12 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from archiver.pipeline import ingest, update_index
 from archiver.query import Archive
-from archiver.store import Store
 from archiver.masking import mask_text as mask_addresses
 
-from conftest import eml
+from conftest import eml, make_app
 
 NS = {"a": "http://www.w3.org/2005/Atom"}
 ATOM = "application/atom+xml; charset=utf-8"
@@ -146,25 +144,15 @@ def test_mask_addresses():
 
 
 @pytest.fixture(scope="module")
-def odd_client(tmp_path_factory):
+def odd_client(tmp_path_factory, build_archive):
     """An app over two awkward messages: a sender with no name, and a body with control bytes."""
-    from web import create_app
-
     data = tmp_path_factory.mktemp("odd")
     mailbox = data / "odd.mbox"
     plain = eml("plain@x", subject="Bell", body="Ring \x07 twice; mail solo@lonely.example.\n")
     nameless = eml("nameless@x", subject="", refs=("plain@x",), hour=11).replace(
         b"From: Jane Doe <jane.doe@civil.example>", b"From: solo@lonely.example")
     mailbox.write_bytes(b"".join(b"From x@y Tue Oct  2 10:00:00 2012\n" + m + b"\n" for m in (plain, nameless)))
-    # Named by URL: ARCHIVE_DATABASE_URL names the sample's store while this module runs.
-    url = f"sqlite:///{data / 'archive.sqlite3'}"
-    store = Store(url)
-    archive = Archive(store, index_dir=data / "whoosh")
-    ingest(store, [str(mailbox)], "odd", archive=archive)
-    update_index(archive)
-    archive.index.close()
-    store.close()
-    app = create_app({"DATA_DIR": str(data), "DATABASE_URL": url, "TESTING": True})
+    app = make_app(data, build_archive(data, [("odd", [mailbox])]))
     yield app.test_client()
     app.extensions["store"].close()
 

@@ -8,8 +8,10 @@ from web import create_app
 
 
 @pytest.fixture
-def strict(web_data):
-    app = create_app({"DATA_DIR": str(web_data), "SEARCH_RATE": "3 per minute",
+def strict(sample_on_both):
+    """The app over the sample (in SQLite, then on PostgreSQL) with small budgets."""
+    data, url = sample_on_both
+    app = create_app({"DATA_DIR": str(data), "DATABASE_URL": url, "SEARCH_RATE": "3 per minute",
                       "EXPORT_RATE": "2 per minute"})
     yield app
     app.extensions["store"].close()
