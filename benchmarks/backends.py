@@ -6,8 +6,10 @@ same `archiver ingest` command; then the fixed query set is timed in process, th
 backends' answers are compared (totals, and the overlap of the first ten hits), and thread,
 topic and search pages are loaded with wrk against `archiver serve` with several gunicorn
 workers. PostgreSQL is the server ARCHIVE_BENCH_POSTGRES_URL names (a user that may create
-databases), else a throwaway one started as the tests start theirs. Prints a Markdown table
-and writes JSON.
+databases), else a throwaway one started as the tests start theirs but durable as the SQLite
+store is (fsync and full-page writes on; commits not waited for on disk, as SQLite's WAL with
+synchronous=NORMAL) and with PostgreSQL's default memory (128 MB shared buffers). Prints a
+Markdown table and writes JSON.
 
     .venv/bin/python benchmarks/backends.py --messages 100000
 """
@@ -46,7 +48,8 @@ def postgres_server():
     from postgres import Server, start
 
     url = os.environ.get("ARCHIVE_BENCH_POSTGRES_URL")
-    return Server(url) if url else start()
+    # Durable as SQLite is (tests/postgres.start): the tests' server is not.
+    return Server(url) if url else start(durable=True)
 
 
 def ingest_all(data: Path, url: str, base: Path, new: Path, held: int) -> dict:

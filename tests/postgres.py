@@ -192,10 +192,12 @@ def _start_standby(local: _Local, primary_url) -> Standby:
     return Standby(local, data, socket, primary_url)
 
 
-def start() -> Server:
+def start(durable: bool = False) -> Server:
     """Return the server ARCHIVE_TEST_POSTGRES_URL names, else start one (RuntimeError saying
-    why when neither is possible)."""
-    url = os.environ.get(ENV)
+    why when neither is possible). durable: with fsync and full-page writes, as a benchmark
+    compares (tests do without them); commits are never waited for on disk, which loses at
+    most the last ones on a power cut, as the store's SQLite does (WAL, synchronous=NORMAL)."""
+    url = os.environ.get(ENV) if not durable else None
     if url:
         return Server(url)
     bindir = _bin_dir()
@@ -234,8 +236,9 @@ def start() -> Server:
             "--encoding=UTF8", "--no-locale", "--no-sync")
         # Only the socket in our directory (no TCP port to collide with); durability is not
         # what a test of a throwaway database needs.
-        options = (f"-c listen_addresses='' -k {root} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=200")
+        options = f"-c listen_addresses='' -k {root} -c max_connections=200 -c synchronous_commit=off"
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
             "start")
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
