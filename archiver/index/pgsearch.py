@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import multiprocessing
 import os
 import re
@@ -79,6 +80,7 @@ BEGIN
 END $$;
 """
 MAX_TEXT = 200_000         # characters of a text analysed: a tsvector holds at most 1 MB
+WORK_MEM = "32MB"          # a search's sorting and grouping memory, per search at a time
 TIMEOUT_MS = 10_000        # a search that takes longer is cancelled with a clear answer
 CHUNK = 500
 _LOCK = 0x5EA7C4           # advisory lock id: one session at a time creates or swaps the table
@@ -87,8 +89,11 @@ _WORDS = re.compile(r"\w+")
 _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
 _HEADLINE = (f"StartSel={_MARK}, StopSel={_UNMARK}, MaxWords=35, MinWords=20, ShortWord=2, "
              "MaxFragments=0")
-_FACET_SOURCES = {"topic": "topics", "list": "lists", "author": "ARRAY[author]",
-                  "org": "ARRAY[org]", "month": "ARRAY[month]", "lang": "ARRAY[lang]"}
+_FACET_SOURCES = {"topic": "topics", "list": "lists", "author": "author", "org": "org",
+                  "month": "month", "lang": "lang"}
+_ARRAYS = {"topics", "lists"}
+K1, B = 1.2, 0.75          # BM25's constants, as Whoosh's BM25F uses them
+_WEIGHT = {"subject": 2.0}  # as the Whoosh index boosts its subject field
 _ORDER = {"relevance": "score DESC, seq", "newest": "date DESC, seq DESC", "oldest": "date, seq"}
 
 _COLUMNS = """
@@ -201,6 +206,8 @@ class PgSearch:
         self.read = read
         self.write = write.execution_options(isolation_level="READ COMMITTED")
         self.path = None   # no files: callers that print where the index is say so
+        self._df: dict[tuple[str, str], int] = {}   # (column, spelling) -> messages that have it
+        self._df_generation = None
 
     def close(self) -> None:
         """Nothing to close: connections belong to the engines."""
@@ -292,11 +299,16 @@ class PgSearch:
         return count
 
     def _restat(self) -> None:
-        """Record the average lengths ranking divides by (one pass over two integer columns)."""
+        """Record what ranking reads: the texts' average lengths, the number of messages, and a
+    generation that every change of the table moves on."""
         with self.write.begin() as conn:
             conn.execute(sql(
                 f"INSERT INTO {STATS} (name, value) SELECT 'own_len', coalesce(avg(own_len), 1) FROM {TABLE} "
                 f"UNION ALL SELECT 'quoted_len', coalesce(avg(quoted_len), 1) FROM {TABLE} "
+                f"UNION ALL SELECT 'docs', count(*) FROM {TABLE} "
+                # Any change of the table moves this on (searchers drop the frequencies they keep).
+                f"UNION ALL SELECT 'generation', coalesce((SELECT value FROM {STATS} "
+                "WHERE name = 'generation'), 0) + 1 "
                 "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"))
 
     def rebuild(self, records: Iterable[dict]) -> int:
@@ -379,9 +391,12 @@ class PgSearch:
         with self.write.begin() as conn:
             if not self._exists(conn):
                 return 0
-            return sum(conn.execute(sql(f"DELETE FROM {TABLE} WHERE key = ANY(CAST(:keys AS uuid[]))"),
-                                    {"keys": keys[i:i + CHUNK]}).rowcount
-                       for i in range(0, len(keys), CHUNK))
+            count = sum(conn.execute(sql(f"DELETE FROM {TABLE} WHERE key = ANY(CAST(:keys AS uuid[]))"),
+                                     {"keys": keys[i:i + CHUNK]}).rowcount
+                        for i in range(0, len(keys), CHUNK))
+        if count:
+            self._restat()
+        return count
 
     # --- checking against the store ---------------------------------------------------------
     fingerprint = staticmethod(SearchIndex.fingerprint)
@@ -404,8 +419,7 @@ class PgSearch:
         if not self._exists(conn):
             return None
         typed = _typed(parsed.text) if parsed.text else None
-        found = translate(conn, typed, {lang: (PLAIN[lang], CONFIGS[lang]) for lang in CONFIGS},
-                          TABLE)
+        found = translate(conn, typed, {lang: (PLAIN[lang], CONFIGS[lang]) for lang in CONFIGS})
         if parsed.start or parsed.end:
             found.where = f"({found.where}) AND date <> {NO_DATE}"
             if parsed.start:
@@ -414,17 +428,67 @@ class PgSearch:
                 found.where += f" AND date < {found.param(_micros(parsed.end))}"
         return found
 
-    @staticmethod
-    def _ordered(plan: Translation, sort: str, by_thread: bool) -> str:
+    def _ordered(self, conn, plan: Translation, sort: str, by_thread: bool) -> str:
         order = _ORDER[sort]
-        hits = (f"SELECT message_id, thread_id, seq, date, {plan.rank} AS score, lists, topics, "
-                f"author, org, month, lang FROM {TABLE} WHERE {plan.where}")
+        columns = "message_id, thread_id, seq, date, lists, topics, author, org, month, lang"
+        if sort == "relevance" and plan.ranked:
+            # Each spelling's ts_rank once a row, in an inner query; the score from them.
+            shares = ", ".join(f"least(0.999, 10 * ts_rank({column}, CAST({plan.param(q)} AS tsquery), 0)) AS r{i}"
+                               for i, (column, q) in enumerate(plan.ranked))
+            inner = (f"SELECT {columns}, own_len, quoted_len, {shares} FROM {TABLE} WHERE {plan.where}")
+            hits = f"SELECT {columns}, {self._score(conn, plan)} AS score FROM ({inner}) AS matched"
+        else:
+            hits = f"SELECT {columns}, 0.0 AS score FROM {TABLE} WHERE {plan.where}"
         ordered = (f"SELECT * FROM (SELECT DISTINCT ON (thread_id) * FROM hits "
                    f"ORDER BY thread_id, {order}) AS firsts" if by_thread else "SELECT * FROM hits")
         return f"WITH hits AS MATERIALIZED ({hits}), ordered AS MATERIALIZED ({ordered}) "
 
+    def _score(self, conn, plan: Translation) -> str:
+        """A relevance score after BM25, as the Whoosh index scores: for each spelling, its
+        inverse document frequency times a saturating function of how often the text has it,
+        divided down for own words and quoted text longer than the average (names and
+        subjects are short). How often is read back from ts_rank without normalisation: 0.1
+        (the default weight) times the sum of 1/j^2 over the j = 1..tf occurrences, over
+        pi^2/6. Document frequencies are counted once per spelling and kept until the index
+        changes."""
+        stats = dict(conn.execute(sql(f"SELECT name, value FROM {STATS}")).all())
+        docs = stats.get("docs", 0.0)
+        frequencies = self._frequencies(conn, plan.ranked, stats.get("generation"))
+        parts = []
+        for i, (column, q) in enumerate(plan.ranked):
+            df = frequencies[(column, q)]
+            idf = math.log(1 + (max(docs, df) - df + 0.5) / (df + 0.5))
+            tf = f"greatest(1.0, 1 / ((1 - r{i}) * 1.6449) - 0.5)"
+            norm = (f"(1 - {B} + {B} * {column}_len / {max(stats.get(column + '_len', 1.0), 1.0)})"
+                    if column in ("own", "quoted") else "1")
+            weight = _WEIGHT.get(column, 1.0)
+            parts.append(f"{idf * weight * (K1 + 1):.6f} * {tf} / ({tf} + {K1} * {norm})")
+        return " + ".join(parts)
+
+    def _frequencies(self, conn, ranked: list[tuple[str, str]], generation) -> dict:
+        """Return how many messages have each (column, spelling): one pass per column for
+        those not known since the index last changed."""
+        if self._df_generation != generation:
+            self._df, self._df_generation = {}, generation
+        wanted: dict[str, list[str]] = {}
+        for column, q in ranked:
+            if (column, q) not in self._df:
+                wanted.setdefault(column, []).append(q)
+        for column, spellings in wanted.items():
+            names = [f"f{i}" for i in range(len(spellings))]
+            counts = ", ".join(f"count(*) FILTER (WHERE {column} @@ CAST(:{n} AS tsquery))" for n in names)
+            row = conn.execute(sql(f"SELECT {counts} FROM {TABLE} WHERE {column} @@ CAST(:every AS tsquery)"),
+                               {**dict(zip(names, spellings)), "every": " | ".join(spellings)}).one()
+            if len(self._df) > 10_000:
+                self._df.clear()
+            self._df.update(((column, q), n) for q, n in zip(spellings, row))
+        return self._df
+
     def _execute(self, conn, statement: str, params: dict):
         conn.execute(sql(f"SET LOCAL statement_timeout = {TIMEOUT_MS}"))
+        # The matches are kept for the page, the total and six facets: in memory, not spilled
+        # to a temporary file (the default 4 MB holds about 10,000 of them).
+        conn.execute(sql(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         try:
             return conn.execute(sql(statement), params).all()
         except DBAPIError as exc:
@@ -448,15 +512,13 @@ class PgSearch:
             if plan is None:
                 return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
                              facets={name: [] for name in FACETS})
-            count = "count(DISTINCT thread_id)" if by_thread else "count(*)"
-            facets = " ".join(
-                f"UNION ALL (SELECT '{name}', v, NULL, NULL, {count} FROM hits, unnest({source}) AS v "
-                f"WHERE v <> '' GROUP BY v ORDER BY 5 DESC, v COLLATE \"C\" LIMIT 15)"
-                for name, source in _FACET_SOURCES.items())
-            statement = (self._ordered(plan, sort, by_thread)
-                         + f"SELECT 'hit', message_id, thread_id, score, rn FROM (SELECT message_id, "
-                         f"thread_id, score, row_number() OVER (ORDER BY {_ORDER[sort]}) AS rn "
-                         f"FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim OFFSET :off) AS shown "
+            facets = " ".join(f"UNION ALL ({_facet(name, column, by_thread)})"
+                              for name, column in _FACET_SOURCES.items())
+            statement = (self._ordered(conn, plan, sort, by_thread)
+                         # The page is the first rows of a top-N sort; only they are numbered.
+                         + f"SELECT 'hit', message_id, thread_id, score, row_number() OVER "
+                         f"(ORDER BY {_ORDER[sort]}) FROM (SELECT message_id, thread_id, score, seq, "
+                         f"date FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim OFFSET :off) AS shown "
                          f"UNION ALL SELECT 'total', NULL, NULL, NULL, count(*) FROM ordered {facets}")
             rows = self._execute(conn, statement, {**plan.params, "lim": per_page,
                                                    "off": (page - 1) * per_page})
@@ -490,7 +552,7 @@ class PgSearch:
             plan = self._plan(conn, text)
             if plan is None:
                 return 0, []
-            statement = (self._ordered(plan, sort, by_thread)
+            statement = (self._ordered(conn, plan, sort, by_thread)
                          + f"SELECT (SELECT count(*) FROM ordered), message_id FROM (SELECT "
                          f"message_id FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim) AS shown "
                          f"UNION ALL SELECT count(*), NULL FROM ordered")
@@ -534,6 +596,24 @@ class PgSearch:
             else:
                 whole = html.unescape(own)
                 hit.snippet = html.escape(whole[:220]) + (" …" if len(whole) > 220 else "")
+
+
+def _facet(name: str, column: str, by_thread: bool) -> str:
+    """A facet's fifteen most frequent values over the matches (hits), counted in messages or
+    (by_thread) in threads, as `name, value, NULL, NULL, count` rows. Sets of values (lists,
+    topics) are counted per distinct set first and only then taken apart: a few hundred sets
+    unnested instead of every match's."""
+    if column not in _ARRAYS:
+        count = "count(DISTINCT thread_id)" if by_thread else "count(*)"
+        grouped = f"SELECT {column} AS v, {count} AS n FROM hits WHERE {column} <> '' GROUP BY {column}"
+    elif by_thread:
+        grouped = (f"SELECT v, count(DISTINCT thread_id) AS n FROM (SELECT DISTINCT thread_id, {column} "
+                   f"FROM hits) AS sets, unnest(sets.{column}) AS v WHERE v <> '' GROUP BY v")
+    else:
+        grouped = (f"SELECT v, sum(sets.n)::bigint AS n FROM (SELECT {column}, count(*) AS n FROM hits "
+                   f"GROUP BY {column}) AS sets, unnest(sets.{column}) AS v WHERE v <> '' GROUP BY v")
+    return (f"SELECT '{name}', v, NULL, NULL, n FROM ({grouped}) AS counted "
+            f"ORDER BY n DESC, v COLLATE \"C\" LIMIT 15")
 
 
 def _marked(headline: str, whole: str) -> str:

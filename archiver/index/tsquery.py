@@ -17,21 +17,18 @@ from .analysis import fold
 _TEXT = {"own": "own", "quoted": "quoted", "subject": "subject", "from": "author_v", "org": "org_v"}
 _STEMMED_COLUMNS = {"own", "quoted", "subject"}
 _KEYWORDS = {"topic": "topic_keys", "list": "list_keys"}
-_WEIGHT = {"subject": 2.0}             # as the Whoosh index boosts its subject field
-K1, B = 1.2, 0.75                      # BM25's constants, as Whoosh's BM25F uses them
-STATS = "search_stats"
 MAX_RANKED = 16                        # words weighed by their frequency; the rest only filter
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
 
 
 @dataclass
 class Translation:
-    """A query as SQL over the search table: its filter, its rank, and their parameters."""
+    """A query as SQL over the search table: its filter, what ranks it, and their parameters."""
 
     where: str = "TRUE"
-    rank: str = "0.0"
     params: dict = field(default_factory=dict)
-    matched: dict[str, list[str]] = field(default_factory=dict)   # column -> wanted tsqueries
+    matched: dict[str, list[str]] = field(default_factory=dict)   # column -> wanted spellings
+    ranked: list[tuple[str, str]] = field(default_factory=list)   # (column, tsquery) to weigh
 
     def param(self, value) -> str:
         name = f"p{len(self.params)}"
@@ -53,8 +50,7 @@ def _any(tsqueries: list[str]) -> str:
     return unique[0] if len(unique) == 1 else " | ".join(f"( {q} )" for q in unique)
 
 
-def translate(conn, typed: query.Query | None, configs: dict[str, tuple[str, str]],
-              table: str) -> Translation:
+def translate(conn, typed: query.Query | None, configs: dict[str, tuple[str, str]]) -> Translation:
     """Translate a query parsed onto the typed fields (index.parse._typed) into SQL."""
     found = Translation()
     if typed is None:
@@ -65,33 +61,10 @@ def translate(conn, typed: query.Query | None, configs: dict[str, tuple[str, str
     if where is None:
         raise QueryError("the query has only very common words (such as 'the' or 'de'): add more")
     found.where = where
-    found.rank = _rank(found, table)
+    # The spellings a relevance ranking weighs, each once (the rest of a long query only filters).
+    found.ranked = list(dict.fromkeys((column, q) for column, qs in sorted(found.matched.items())
+                                      for q in qs))[:MAX_RANKED]
     return found
-
-
-def _rank(found: Translation, table: str) -> str:
-    """A relevance score after BM25, as the Whoosh index scores: for each wanted word, its
-    inverse document frequency times a saturating function of how often it occurs, divided
-    down for texts longer than the average (own words and quoted text; names and subjects
-    are short). How often is read back from ts_rank without normalisation. Document counts are
-    subqueries PostgreSQL runs once per search; the table's size is the planner's estimate."""
-    size = f"(SELECT reltuples FROM pg_class WHERE oid = '{table}'::regclass)"
-    parts = []
-    pairs = [(column, q) for column, qs in sorted(found.matched.items()) for q in dict.fromkeys(qs)]
-    for column, q in pairs[:MAX_RANKED]:
-        name = found.param(q)
-        df = f"(SELECT count(*) FROM {table} WHERE {column} @@ CAST({name} AS tsquery))"
-        # Before its first ANALYZE the table's size is unknown (-1): no fewer than df, then.
-        idf = f"ln(1 + (greatest({size}, {df}) - {df} + 0.5) / ({df} + 0.5))"
-        # ts_rank of one word without normalisation is 0.1 (the default weight) times the sum
-        # of 1/j^2 over its j = 1..tf occurrences, over pi^2/6: inverted, about the count.
-        share = f"least(0.999, 10 * ts_rank({column}, CAST({name} AS tsquery), 0))"
-        tf = f"greatest(1.0, 1 / ((1 - {share}) * 1.6449) - 0.5)"
-        norm = (f"(1 - {B} + {B} * {column}_len / (SELECT value FROM {STATS} WHERE name = '{column}_len'))"
-                if column in ("own", "quoted") else "1")
-        weight = f" * {_WEIGHT[column]}" if column in _WEIGHT else ""
-        parts.append(f"{idf} * {tf} * {K1 + 1} / ({tf} + {K1} * {norm}){weight}")
-    return " + ".join(parts) or "0.0"
 
 
 def _leaves(typed: query.Query) -> list[query.Query]:
@@ -173,15 +146,17 @@ def _leaf(node, found: Translation, lexemes: dict, positive: bool) -> str | None
         made = [lexemes.get((id(node), c), "") for c in _configs(lexemes, node)]
         if isinstance(node, query.Prefix):
             made = [_LEXEME.sub(lambda m: m.group(0) + ":*", q) for q in made]
-        tsq = _any(made)
-        if not tsq:
+        # Each spelling once (a stem of one language, a folded form; the configurations make
+        # many alike): OR binds loosest in a tsquery, so its top-level parts are the spellings.
+        spellings = list(dict.fromkeys(part for q in made if q
+                                       for part in (q.split(" | ") if "(" not in q else [q])))
+        if not spellings:
             return None
         if positive:
-            # Each spelling apart (a stem of one language, a folded form): the Whoosh index
-            # scores each term on its own, and a spelling few messages have weighs more.
-            found.matched.setdefault(column, []).extend(
-                part for q in made if q for part in (q.split(" | ") if "(" not in q else [q]))
-        return f"{column} @@ CAST({found.param(tsq)} AS tsquery)"
+            # The Whoosh index scores each term on its own: a spelling few messages have
+            # weighs more. Ranking does the same with these.
+            found.matched.setdefault(column, []).extend(spellings)
+        return f"{column} @@ CAST({found.param(_any(spellings))} AS tsquery)"
     words = [node.text] if not isinstance(node, query.Phrase) else node.words
     words = [w.lower() for w in words]
     if isinstance(node, query.Prefix):
