@@ -109,7 +109,13 @@ def check(archive: Archive) -> Report:
 def repair(archive: Archive, found: Report | None = None, chunk: int = 2000) -> dict:
     """Mend the index from the store (hold the writer lock): index again what is missing, stale,
     duplicated or waiting to be indexed; delete what the store does not have or has redacted;
-    then mark the waiting rows indexed. Return counts of what was done."""
+    then mark the waiting rows indexed. Return counts of what was done. The store's index lock
+    is held throughout, as an index update holds it (another ingester's writes wait)."""
+    with archive.store.indexing():
+        return _repair(archive, found, chunk)
+
+
+def _repair(archive: Archive, found: Report | None, chunk: int) -> dict:
     found = found or check(archive)
     store, index = archive.store, archive.index
     waiting = [rows for rows in _pending(archive, chunk)]
