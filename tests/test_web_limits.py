@@ -43,3 +43,22 @@ def test_exports_are_limited_apart_from_searches(strict):
         response.close()
     assert client.get(f"/thread/{thread}/export.csv").status_code == 429
     assert client.get("/search?q=wcit").status_code == 200
+
+
+def test_behind_a_proxy_each_reader_has_a_budget(sample_on_both):
+    """With proxy_hops 1 the reader's address is the proxy's X-Forwarded-For; without it,
+    every reader behind the proxy shares one budget, and a forged header changes nothing."""
+    data, url = sample_on_both
+    for hops, separate in ((1, True), (0, False)):
+        app = create_app({"DATA_DIR": str(data), "DATABASE_URL": url, "SEARCH_RATE": "2 per minute",
+                          "PROXY_HOPS": hops})
+        client = app.test_client()
+        proxy = {"REMOTE_ADDR": "10.0.0.1"}
+        for _ in range(2):
+            assert client.get("/search?q=wcit", environ_base=proxy,
+                              headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 200
+        assert client.get("/search?q=wcit", environ_base=proxy,
+                          headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+        other = client.get("/search?q=wcit", environ_base=proxy, headers={"X-Forwarded-For": "198.51.100.2"})
+        assert (other.status_code == 200) is separate
+        app.extensions["store"].close()

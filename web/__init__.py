@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from archiver import config
 from archiver.query import Archive, open_replica, open_store
@@ -29,9 +30,16 @@ def create_app(test_config: dict | None = None) -> Flask:
                       # a deployment names its hosts so no one can make them point elsewhere.
                       TRUSTED_HOSTS=[h.strip() for h in str(config.get("trusted_hosts")).split(",")
                                      if h.strip()] or None,
-                      SESSION_COOKIE_SECURE=bool(int(config.get("secure_cookies"))))
+                      SESSION_COOKIE_SECURE=bool(int(config.get("secure_cookies"))),
+                      PROXY_HOPS=int(config.get("proxy_hops")))
     if test_config:
         app.config.update(test_config)
+    hops = int(app.config["PROXY_HOPS"])
+    if hops:
+        # Behind a proxy every request comes from the proxy's address: the reader's own is the
+        # one it put in X-Forwarded-For. Only as many hops as the deployment says are believed,
+        # or a reader could name any address and escape the rate limits.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     data = config.data_dir(app.config["DATA_DIR"])
     # The web never writes to the store: sign-in checks the users file and keeps who signed in
     # in the session cookie, rate limits count in their own storage, redactions are the CLI's.
