@@ -34,6 +34,7 @@ from sqlalchemy import text  # noqa: E402
 
 from benchmarks import web  # noqa: E402
 from benchmarks.ingest import ensure_corpus, plain_months  # noqa: E402
+from benchmarks import scale  # noqa: E402
 from benchmarks.scale import NEW_MONTH, run_cli, split  # noqa: E402
 from benchmarks.search import QUERIES, label, percentile, query_latencies, size_of  # noqa: E402
 
@@ -80,19 +81,9 @@ def sizes(data: Path, archive: Archive) -> dict:
 
 
 def pages(data: Path, url: str, args) -> dict:
-    os.environ["ARCHIVE_DATABASE_URL"] = url
+    os.environ["ARCHIVE_DATABASE_URL"] = url   # for the server, which runs `archiver serve`
     try:
-        paths, _ = web.page_paths(data, 50, 1, url=url)
-        port = web.free_port()
-        server = web.start_server(data, port, args.workers, 2, args.work / "backends-server.log")
-        try:
-            web.warm_up(port, paths, args.connections)
-            client = "wrk" if shutil.which("wrk") else "python"
-            return {kind: web.measure(client, port, paths[kind], args.connections, args.duration, args.work)
-                    for kind in web.KINDS}
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        return scale.pages(data, args, workers=args.workers, url=url)
     finally:
         del os.environ["ARCHIVE_DATABASE_URL"]
 

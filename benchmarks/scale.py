@@ -223,11 +223,13 @@ def search(data: Path, rounds: int) -> dict:
     return {"search_ms_median": statistics.median(every), "search_ms_p95": percentile(every, 0.95)}
 
 
-def pages(data: Path, args) -> dict:
+def pages(data: Path, args, workers: int = 0, url: str | None = None) -> dict:
+    """Load thread, topic and search pages with wrk against `archiver serve` (workers 0: one
+    per core) over the data directory, or over the store at url (which the server is given)."""
     client = "wrk" if shutil.which("wrk") else "python"
-    paths, _ = web.page_paths(data, 50, 1)
+    paths, _ = web.page_paths(data, 50, 1, url=url)
     port = web.free_port()
-    server = web.start_server(data, port, 0, 2, args.work / "scale-server.log")
+    server = web.start_server(data, port, workers, 2, args.work / "scale-server.log")
     try:
         web.warm_up(port, paths, args.connections)
         return {kind: web.measure(client, port, paths[kind], args.connections, args.duration, args.work)

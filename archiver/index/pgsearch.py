@@ -22,7 +22,7 @@ from ..schema import _escape_nul, _unescape_nul
 from .analysis import STEMMED, _micros
 from .parse import _typed
 from .schema import FACETS, NO_DATE
-from .searchindex import MAX_PAGE, Found, Hit, SearchIndex
+from .searchindex import Found, Hit, SearchIndex, check_request
 from .tsquery import Translation, translate
 
 TABLE = "search_docs"
@@ -501,12 +501,7 @@ class PgSearch:
                by_thread: bool = False,
                texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
         """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
-        if not 1 <= per_page <= MAX_PAGE:
-            raise QueryError(f"page size must be between 1 and {MAX_PAGE}")
-        if page < 1:
-            raise QueryError("pages are numbered from 1")
-        if sort not in _ORDER:
-            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        check_request(page, per_page, sort)
         with self.read.connect() as conn:
             plan = self._plan(conn, text)
             if plan is None:
@@ -546,8 +541,7 @@ class PgSearch:
                   by_thread: bool = False) -> tuple[int, list[str]]:
         """Return how many messages (threads, by_thread) a query matches and the message ids
         of its first `limit` hits in the search's order."""
-        if sort not in _ORDER:
-            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        check_request(1, 1, sort)
         with self.read.connect() as conn:
             plan = self._plan(conn, text)
             if plan is None:

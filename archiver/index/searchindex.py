@@ -28,6 +28,7 @@ from .schema import FACETS, NO_DATE, SCHEMA
 from .snippets import snippet
 
 MAX_PAGE = 100
+SORTS = ("relevance", "newest", "oldest")
 
 
 @dataclass
@@ -48,6 +49,16 @@ class Found:
     per_page: int
     hits: list[Hit]
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+def check_request(page: int, per_page: int, sort: str) -> None:
+    """Refuse a page, page size or order no search backend serves, saying what is allowed."""
+    if not 1 <= per_page <= MAX_PAGE:
+        raise QueryError(f"page size must be between 1 and {MAX_PAGE}")
+    if page < 1:
+        raise QueryError("pages are numbered from 1")
+    if sort not in SORTS:
+        raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
 
 
 class SearchIndex:
@@ -185,8 +196,7 @@ class SearchIndex:
     def _run(self, text: str, sort: str, by_thread: bool):
         """Match a query; return the view, the parsed query, the matches, and their order
         (one hit per thread when by_thread)."""
-        if sort not in ("relevance", "newest", "oldest"):
-            raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
+        check_request(1, 1, sort)
         parsed = prepare(text)
         view = self._view()
         if view is None:
@@ -214,10 +224,7 @@ class SearchIndex:
                by_thread: bool = False,
                texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
         """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
-        if not 1 <= per_page <= MAX_PAGE:
-            raise QueryError(f"page size must be between 1 and {MAX_PAGE}")
-        if page < 1:
-            raise QueryError("pages are numbered from 1")
+        check_request(page, per_page, sort)
         ran = self._run(text, sort, by_thread)
         if ran is None:
             return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
