@@ -50,8 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("users_file", "", "TOML [users] name = password hash (archiver passwd makes one); who may sign in."),
     Setting("secret_key", "", "Key signing the web's sign-in cookie; required when private_lists is set."),
     Setting("trusted_hosts", "", "Comma-separated host names the site answers to (others get 400); empty means any."),
-    Setting("proxy_hops", 0, "Reverse proxies in front of the web app (nginx: 1). Their X-Forwarded-For, "
-            "-Proto and -Host are believed that many hops deep: rate limits count per reader, not per proxy."),
+    Setting("proxy_hops", 0, "Reverse proxies in front of the web app (nginx: 1). Their X-Forwarded-For and "
+            "X-Forwarded-Proto are believed that many hops deep: rate limits count per reader, not per proxy."),
     Setting("secure_cookies", 0, "1 behind HTTPS: the sign-in cookie is sent only over HTTPS."),
     Setting("export_limit", 10_000, "Most messages one web export (thread or search result) may hold."),
     Setting("max_thread_depth", 200_000, "Reference chains longer than this are cut (never recursed)."),

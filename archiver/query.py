@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -167,8 +166,8 @@ class Archive(Browse):
             records.update((r["message_id"], r) for r in self.records(ids))
             return {mid: (r["own_text"], r["quoted_text"], r["language"]) for mid, r in records.items()}
 
-        found: Found = self.index.search(self._within_visible(text), page=page, per_page=per_page,
-                                         sort=sort, by_thread=by_thread, texts=texts)
+        found: Found = self.index.search(text, page=page, per_page=per_page, sort=sort,
+                                         by_thread=by_thread, texts=texts, lists=self._visible())
         hits = []
         for hit in found.hits:
             record = records.get(hit.message_id)
@@ -235,22 +234,17 @@ class Archive(Browse):
         in the search's order (for exports and feeds: all hits, no facets or snippets)."""
         if self.index is None:
             raise ArchiverError("this archive has no search index")
-        return self.index.match_ids(self._within_visible(text), limit=limit, sort=sort,
-                                    by_thread=by_thread)
+        return self.index.match_ids(text, limit=limit, sort=sort, by_thread=by_thread,
+                                    lists=self._visible())
 
-    def _within_visible(self, text: str) -> str:
-        """A query narrowed to the lists this reader may see, so totals and facets never count
-        a message of a list they may not (nothing narrows when every list is visible)."""
+    def _visible(self) -> list[str] | None:
+        """The lists this reader may see, for the search to keep to them (None: every list),
+        so totals and facets never count a message of a list they may not. The search adds
+        them to the parsed query, never to its text: nothing typed can step outside them."""
         if not self.hidden:
-            return text
-        _one_group(text)
+            return None
         with self.engine.connect() as conn:
-            names = [n for n in conn.execute(select(s.lists.c.name)).scalars() if n not in self.hidden]
-        if not names:
-            return "list:__none__"
-        lists = " OR ".join(f"list:{n}" if re.fullmatch(r"[\w.-]+", n) else f'list:"{n}"'
-                            for n in names)
-        return f"({text}) AND ({lists})" if text.strip() else lists
+            return [n for n in conn.execute(select(s.lists.c.name)).scalars() if n not in self.hidden]
 
     def thread_message_ids(self, thread_id: str, limit: int) -> list[str]:
         """Return up to `limit` message ids of a thread in date order; exports read the
@@ -320,24 +314,6 @@ class Archive(Browse):
                     select(c.message_id, c.list, c.kind, c.location, c.archive_url, c.seen_at)
                     .where(c.message_id.in_(message_ids[i:i + CHUNK])))]
         return rows
-
-
-def _one_group(text: str) -> None:
-    """Refuse a query whose parentheses (outside quotation marks) do not nest on their own: it
-    is wrapped in parentheses and joined to the visible lists, and a ')' that closes early
-    would escape that restriction."""
-    depth, quoted = 0, False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-            if depth < 0:
-                raise QueryError("a ')' closes a parenthesis that was never opened")
-    if depth or quoted:
-        raise QueryError("unbalanced parentheses or quotation marks")
 
 
 def _record(row, lists: list[str], sources: list[dict], texts: dict[str, str] | None) -> dict:

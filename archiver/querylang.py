@@ -27,7 +27,13 @@ class Parsed:
 
 def prepare(query: str) -> Parsed:
     """Check a query and take its date: terms out; raise QueryError saying what is wrong."""
-    text = (query or "").strip()
+    # NUL is no character anyone types; a lone surrogate (from bytes that were not UTF-8)
+    # cannot be searched for or sent to a database.
+    text = (query or "").replace("\x00", " ").strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError("the query holds characters that are not text: type it again") from None
     if not text:
         raise QueryError("the query is empty: type some words, or a filter such as topic:itu-itrs")
     if len(text) > MAX_QUERY:

@@ -1270,3 +1270,17 @@ def test_updates_merge_their_small_segments_and_never_a_big_one(tmp_path, monkey
         assert sorted(count for sid, count in found.items() if sid not in big) == ([1] * (n + 1) if n < 3 else [4])
     assert total(archive, "quokka") == 16
     archive.store.close()
+
+
+def test_the_densest_stretch_is_found_in_one_pass():
+    """_densest gives the span the plain count over every span gives (it was quadratic)."""
+    import random
+
+    from archiver.index.snippets import _densest
+    rng = random.Random(7)
+    for _ in range(200):
+        starts = sorted(rng.sample(range(2000), rng.randint(1, 60)))
+        spans = [(s, s + 3) for s in starts]
+        width = rng.choice([5, 50, 220])
+        plain = max(range(len(spans)), key=lambda i: sum(1 for s in spans[i:] if s[0] < spans[i][0] + width))
+        assert _densest(spans, width) == plain

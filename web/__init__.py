@@ -38,8 +38,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if hops:
         # Behind a proxy every request comes from the proxy's address: the reader's own is the
         # one it put in X-Forwarded-For. Only as many hops as the deployment says are believed,
-        # or a reader could name any address and escape the rate limits.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # or a reader could name any address and escape the rate limits. The host is not taken
+        # from X-Forwarded-Host: a proxy passes Host itself, and a reader could send that header.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     data = config.data_dir(app.config["DATA_DIR"])
     # The web never writes to the store: sign-in checks the users file and keeps who signed in
     # in the session cookie, rate limits count in their own storage, redactions are the CLI's.

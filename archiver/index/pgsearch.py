@@ -10,7 +10,7 @@ import os
 import re
 import traceback
 import uuid
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Collection, Iterable, Iterator
 
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
@@ -80,9 +80,11 @@ BEGIN
 END $$;
 """
 MAX_TEXT = 200_000         # characters of a text analysed: a tsvector holds at most 1 MB
-WORK_MEM = "32MB"          # a search's sorting and grouping memory, per search at a time
+SNIPPET_CHARS = 10_000     # of a text, read for its snippet
+WORK_MEM = "16MB"          # a search's sorting and grouping memory, per search at a time
 TIMEOUT_MS = 10_000        # a search that takes longer is cancelled with a clear answer
 CHUNK = 500
+BATCH_CHARS = 20_000_000   # text sent to the server in one batch of upserts
 _LOCK = 0x5EA7C4           # advisory lock id: one session at a time creates or swaps the table
 _MARK, _UNMARK = "\ue001", "\ue002"
 _WORDS = re.compile(r"\w+")
@@ -183,10 +185,14 @@ def _row(record: dict) -> dict:
     quoted = _words(_text(record.get("quoted_text")))
     return {
         "key": _key(record["message_id"]), "mid": _escape_nul(record["message_id"]),
-        "thread": _text(record.get("thread_id")), "date": when, "month": date[:7] if date else "",
-        "lang": _text(language), "author": _text(address), "org": _text(organisation),
-        "lists": [_text(v) for v in lists], "topics": [_text(v) for v in topics],
-        "list_keys": [_text(v).lower() for v in lists], "topic_keys": [_text(v).lower() for v in topics],
+        # Values shown as facets and hashed by `archiver check` are kept as the store has them
+        # (NUL escaped as the store escapes it); only the texts analysed for words are cleaned.
+        "thread": _escape_nul(record.get("thread_id") or ""), "date": when,
+        "month": date[:7] if date else "", "lang": _escape_nul(language),
+        "author": _escape_nul(address), "org": _escape_nul(organisation),
+        "lists": [_escape_nul(v) for v in lists], "topics": [_escape_nul(v) for v in topics],
+        "list_keys": [_escape_nul(v).lower() for v in lists],
+        "topic_keys": [_escape_nul(v).lower() for v in topics],
         "cfg": CONFIGS[language if language in STEMMED else ""],
         "plain": PLAIN[language if language in STEMMED else ""],
         # As in the Whoosh index, own words are searched with the subject, twice.
@@ -268,11 +274,15 @@ class PgSearch:
 
     # --- writing ----------------------------------------------------------------------------
     def _load(self, conn, table: str, records: Iterable[dict]) -> int:
-        statement, total, batch = sql(_UPSERT.format(table=table)), 0, []
+        statement, total, batch, size = sql(_UPSERT.format(table=table)), 0, [], 0
         for record in records:
-            batch.append(_row(record))
-            if len(batch) >= CHUNK:
+            row = _row(record)
+            batch.append(row)
+            size += len(row["own"]) + len(row["quoted"])
+            # A batch is bounded in rows and in text (a few long messages can be 100s of MB).
+            if len(batch) >= CHUNK or size > BATCH_CHARS:
                 total += self._flush(conn, statement, batch)
+                size = 0
         return total + self._flush(conn, statement, batch)
 
     @staticmethod
@@ -302,14 +312,15 @@ class PgSearch:
         """Record what ranking reads: the texts' average lengths, the number of messages, and a
     generation that every change of the table moves on."""
         with self.write.begin() as conn:
+            own, quoted, docs = conn.execute(sql(
+                f"SELECT coalesce(avg(own_len), 1), coalesce(avg(quoted_len), 1), count(*) FROM {TABLE}")).one()
             conn.execute(sql(
-                f"INSERT INTO {STATS} (name, value) SELECT 'own_len', coalesce(avg(own_len), 1) FROM {TABLE} "
-                f"UNION ALL SELECT 'quoted_len', coalesce(avg(quoted_len), 1) FROM {TABLE} "
-                f"UNION ALL SELECT 'docs', count(*) FROM {TABLE} "
+                f"INSERT INTO {STATS} (name, value) VALUES ('own_len', :own), ('quoted_len', :quoted), "
                 # Any change of the table moves this on (searchers drop the frequencies they keep).
-                f"UNION ALL SELECT 'generation', coalesce((SELECT value FROM {STATS} "
-                "WHERE name = 'generation'), 0) + 1 "
-                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"))
+                f"('docs', :docs), ('generation', coalesce((SELECT value FROM {STATS} "
+                "WHERE name = 'generation'), 0) + 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"),
+                {"own": float(own), "quoted": float(quoted), "docs": docs})
 
     def rebuild(self, records: Iterable[dict]) -> int:
         """Build the table anew beside the old one and swap it in (readers keep the old one
@@ -408,18 +419,19 @@ class PgSearch:
                 return []
             rows = conn.execute(sql(f"SELECT message_id, thread_id, lists, topics, author, org, "
                                     f"month, lang, date FROM {TABLE} ORDER BY seq"))
-            return [(_unescape_nul(mid), SearchIndex._digest(
-                        [thread, ",".join(lists), ",".join(topics), author, org, month, lang, str(date)]))
+            return [(_unescape_nul(mid), SearchIndex._digest([_unescape_nul(v) for v in (
+                        thread, ",".join(lists), ",".join(topics), author, org, month, lang)] + [str(date)]))
                     for mid, thread, lists, topics, author, org, month, lang, date in rows]
 
     # --- searching ----------------------------------------------------------------------------
-    def _plan(self, conn, text: str) -> Translation | None:
-        """Check and translate a query; None when there is nothing to search."""
-        parsed = prepare(text)
-        if not self._exists(conn):
-            return None
+    def _plan(self, conn, parsed, lists: Collection[str] | None) -> Translation:
+        """Translate a checked query, within these lists when given (a reader's visible ones:
+        a condition of its own, which nothing typed can step outside)."""
         typed = _typed(parsed.text) if parsed.text else None
         found = translate(conn, typed, {lang: (PLAIN[lang], CONFIGS[lang]) for lang in CONFIGS})
+        if lists is not None:
+            keys = sorted({_escape_nul(name).lower() for name in lists})
+            found.where = f"({found.where}) AND list_keys && CAST({found.param(keys)} AS text[])"
         if parsed.start or parsed.end:
             found.where = f"({found.where}) AND date <> {NO_DATE}"
             if parsed.start:
@@ -484,29 +496,51 @@ class PgSearch:
             self._df.update(((column, q), n) for q, n in zip(spellings, row))
         return self._df
 
-    def _execute(self, conn, statement: str, params: dict):
-        conn.execute(sql(f"SET LOCAL statement_timeout = {TIMEOUT_MS}"))
-        # The matches are kept for the page, the total and six facets: in memory, not spilled
-        # to a temporary file (the default 4 MB holds about 10,000 of them).
-        conn.execute(sql(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-        try:
-            return conn.execute(sql(statement), params).all()
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == "57014":
-                raise QueryError(f"the search took longer than {TIMEOUT_MS / 1000:g} seconds: "
-                                 "add words or filters to narrow it") from exc
-            raise
+    def _read(self, text: str, lists: Collection[str] | None, work: Callable, empty):
+        """Run work(conn, parsed query) in a read transaction made for one search, or return
+        empty when nothing is indexed (or no list is visible). The time limit and memory are
+        set first; then the table is locked against a rebuild's swap before the snapshot is
+        taken (a snapshot older than the swap would see the new table empty). A search that
+        meets a swap on a replica (cancelled: 40001) is run once more."""
+        parsed = prepare(text)
+        if lists is not None and not lists:
+            return empty
+        for attempt in (1, 2):
+            try:
+                with self.read.connect() as conn:
+                    conn.execute(sql(f"SET LOCAL statement_timeout = {TIMEOUT_MS}"))
+                    # The matches are kept for the page, the total and six facets: in memory,
+                    # not spilled to a file (the default 4 MB holds about 10,000 of them).
+                    conn.execute(sql(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+                    try:
+                        conn.execute(sql(f"LOCK TABLE {TABLE} IN ACCESS SHARE MODE"))
+                    except DBAPIError as exc:
+                        if _state(exc) == "42P01":   # no table yet: nothing was ever indexed
+                            return empty
+                        raise
+                    if not self._exists(conn):
+                        return empty
+                    return work(conn, parsed)
+            except DBAPIError as exc:
+                if _state(exc) == "57014":
+                    raise QueryError(f"the search took longer than {TIMEOUT_MS / 1000:g} seconds: "
+                                     "add words or filters to narrow it") from exc
+                if _state(exc) != "40001" or attempt == 2:
+                    raise
+        return empty
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False,
-               texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
-        """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
+               texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None,
+               lists: Collection[str] | None = None) -> Found:
+        """Run a query, within these lists when given (a reader's visible ones); texts(ids)
+        gives (own, quoted, language) per message for the snippets."""
         check_request(page, per_page, sort)
-        with self.read.connect() as conn:
-            plan = self._plan(conn, text)
-            if plan is None:
-                return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
-                             facets={name: [] for name in FACETS})
+        empty = Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
+                      facets={name: [] for name in FACETS})
+
+        def work(conn, parsed) -> Found:
+            plan = self._plan(conn, parsed, lists)
             facets = " ".join(f"UNION ALL ({_facet(name, column, by_thread)})"
                               for name, column in _FACET_SOURCES.items())
             statement = (self._ordered(conn, plan, sort, by_thread)
@@ -515,48 +549,52 @@ class PgSearch:
                          f"(ORDER BY {_ORDER[sort]}) FROM (SELECT message_id, thread_id, score, seq, "
                          f"date FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim OFFSET :off) AS shown "
                          f"UNION ALL SELECT 'total', NULL, NULL, NULL, count(*) FROM ordered {facets}")
-            rows = self._execute(conn, statement, {**plan.params, "lim": per_page,
-                                                   "off": (page - 1) * per_page})
-            wanted = plan.wanted(quoted=False)
-            quoted_wanted = plan.wanted(quoted=True) if plan.asks_quoted else ""
-        total, hits, found_facets = 0, [], {name: [] for name in FACETS}
-        for kind, value, thread, score, n in rows:
-            if kind == "hit":
-                hits.append((n, Hit(message_id=_unescape_nul(value), thread_id=thread,
-                                    score=round(float(score), 4))))
-            elif kind == "total":
-                total = int(n)
-            else:
-                found_facets[kind].append((value, int(n)))
-        hits = [hit for _, hit in sorted(hits, key=lambda pair: pair[0])]
-        for name in found_facets:
-            found_facets[name].sort(key=lambda kv: (-kv[1], kv[0]))
-        if texts and hits:
-            self._snippets(hits, texts, wanted, quoted_wanted)
-        pages = max(1, -(-total // per_page))
-        return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits,
-                     facets=found_facets)
+            rows = conn.execute(sql(statement), {**plan.params, "lim": per_page,
+                                                 "off": (page - 1) * per_page}).all()
+            total, hits, found_facets = 0, [], {name: [] for name in FACETS}
+            for kind, value, thread, score, n in rows:
+                if kind == "hit":
+                    hits.append((n, Hit(message_id=_unescape_nul(value), thread_id=_unescape_nul(thread),
+                                        score=round(float(score), 4))))
+                elif kind == "total":
+                    total = int(n)
+                else:
+                    found_facets[kind].append((_unescape_nul(value), int(n)))
+            hits = [hit for _, hit in sorted(hits, key=lambda pair: pair[0])]
+            for name in found_facets:
+                found_facets[name].sort(key=lambda kv: (-kv[1], kv[0]))
+            if texts and hits:
+                self._snippets(conn, hits, texts, plan.wanted(quoted=False),
+                               plan.wanted(quoted=True) if plan.asks_quoted else "")
+            pages = max(1, -(-total // per_page))
+            return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits,
+                         facets=found_facets)
 
-    def match_ids(self, text: str, *, limit: int, sort: str = "relevance",
-                  by_thread: bool = False) -> tuple[int, list[str]]:
+        return self._read(text, lists, work, empty)
+
+    def match_ids(self, text: str, *, limit: int, sort: str = "relevance", by_thread: bool = False,
+                  lists: Collection[str] | None = None) -> tuple[int, list[str]]:
         """Return how many messages (threads, by_thread) a query matches and the message ids
         of its first `limit` hits in the search's order."""
         check_request(1, 1, sort)
-        with self.read.connect() as conn:
-            plan = self._plan(conn, text)
-            if plan is None:
-                return 0, []
-            statement = (self._ordered(conn, plan, sort, by_thread)
-                         + f"SELECT (SELECT count(*) FROM ordered), message_id FROM (SELECT "
-                         f"message_id FROM ordered ORDER BY {_ORDER[sort]} LIMIT :lim) AS shown "
-                         f"UNION ALL SELECT count(*), NULL FROM ordered")
-            rows = self._execute(conn, statement, {**plan.params, "lim": max(0, limit)})
-        total = int(rows[-1][0])
-        return total, [_unescape_nul(mid) for _, mid in rows[:-1]]
 
-    def _snippets(self, hits: list[Hit], texts, wanted: str, quoted_wanted: str) -> None:
+        def work(conn, parsed) -> tuple[int, list[str]]:
+            plan = self._plan(conn, parsed, lists)
+            statement = (self._ordered(conn, plan, sort, by_thread)
+                         + f"SELECT 'hit', message_id, row_number() OVER (ORDER BY {_ORDER[sort]}) "
+                         f"FROM (SELECT message_id, score, seq, date FROM ordered ORDER BY {_ORDER[sort]} "
+                         f"LIMIT :lim) AS shown UNION ALL SELECT 'total', NULL, count(*) FROM ordered")
+            rows = conn.execute(sql(statement), {**plan.params, "lim": max(0, limit)}).all()
+            total = next(int(n) for kind, _, n in rows if kind == "total")
+            return total, [_unescape_nul(mid) for _, mid, _ in
+                           sorted((r for r in rows if r[0] == "hit"), key=lambda r: r[2])]
+
+        return self._read(text, lists, work, (0, []))
+
+    def _snippets(self, conn, hits: list[Hit], texts, wanted: str, quoted_wanted: str) -> None:
         """Mark each hit's best stretch of own words (else, when the query asked for quoted
-        text, of its quoted text) with ts_headline; else show its first words."""
+        text, of its quoted text) with ts_headline; else show its first words. Only the first
+        SNIPPET_CHARS of a text are read: a headline's cost grows with the text and its matches."""
         found = texts([h.message_id for h in hits])
         chosen: list[tuple[Hit, str, str, str]] = []
         for hit in hits:
@@ -564,32 +602,41 @@ class PgSearch:
             # Escaped before ts_headline reads it: its parser skips what looks like markup
             # (<script>...</script> whole) but reads &lt; as one token and gives it back as it
             # is, so the words inside are marked and the headline is escaped text already.
-            chosen.append((hit, html.escape(" ".join(_text(own).split()), quote=False),
-                           html.escape(" ".join(_text(quoted).split()), quote=False),
+            chosen.append((hit, _snippet_text(own), _snippet_text(quoted),
                            CONFIGS[lang if lang in STEMMED else ""]))
         lit = {}
-        with self.read.connect() as conn:
-            for which, query in (("own", wanted), ("quoted", quoted_wanted)):
-                if not query:
-                    continue
-                pick = [(i, c[1 if which == "own" else 2], c[3]) for i, c in enumerate(chosen)
-                        if i not in lit and c[1 if which == "own" else 2]]
-                if not pick:
-                    continue
-                rows = conn.execute(sql(
-                    "SELECT x.i, ts_headline(CAST(x.c AS regconfig), x.t, CAST(:q AS tsquery), :o) "
-                    "FROM unnest(CAST(:cfgs AS text[]), CAST(:texts AS text[]), CAST(:ids AS int[])) "
-                    "AS x(c, t, i)"), {"q": query, "o": _HEADLINE, "cfgs": [p[2] for p in pick],
-                                        "texts": [p[1] for p in pick], "ids": [p[0] for p in pick]})
-                for i, marked in rows:
-                    if _MARK in marked:
-                        lit[i] = (marked, chosen[i][1 if which == "own" else 2])
+        for which, query in (("own", wanted), ("quoted", quoted_wanted)):
+            if not query:
+                continue
+            pick = [(i, c[1 if which == "own" else 2], c[3]) for i, c in enumerate(chosen)
+                    if i not in lit and c[1 if which == "own" else 2]]
+            if not pick:
+                continue
+            rows = conn.execute(sql(
+                "SELECT x.i, ts_headline(CAST(x.c AS regconfig), x.t, CAST(:q AS tsquery), :o) "
+                "FROM unnest(CAST(:cfgs AS text[]), CAST(:texts AS text[]), CAST(:ids AS int[])) "
+                "AS x(c, t, i)"), {"q": query, "o": _HEADLINE, "cfgs": [p[2] for p in pick],
+                                    "texts": [p[1] for p in pick], "ids": [p[0] for p in pick]})
+            for i, marked in rows:
+                if _MARK in marked:
+                    lit[i] = (marked, chosen[i][1 if which == "own" else 2])
         for i, (hit, own, _, _) in enumerate(chosen):
             if i in lit:
                 hit.snippet = _marked(*lit[i])
             else:
                 whole = html.unescape(own)
                 hit.snippet = html.escape(whole[:220]) + (" …" if len(whole) > 220 else "")
+
+
+def _state(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _snippet_text(text: str) -> str:
+    """A text as ts_headline reads it: its first SNIPPET_CHARS, spaces joined, without the
+    characters that mark matches (mail may hold them too), HTML-escaped."""
+    text = _text(text, SNIPPET_CHARS).replace(_MARK, "").replace(_UNMARK, "")
+    return html.escape(" ".join(text.split()), quote=False)
 
 
 def _facet(name: str, column: str, by_thread: bool) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 
 import numpy
 from whoosh import index, query
@@ -28,6 +28,7 @@ from .schema import FACETS, NO_DATE, SCHEMA
 from .snippets import snippet
 
 MAX_PAGE = 100
+MAX_PAGES = 100_000       # no archive is searched past this page
 SORTS = ("relevance", "newest", "oldest")
 
 
@@ -57,6 +58,8 @@ def check_request(page: int, per_page: int, sort: str) -> None:
         raise QueryError(f"page size must be between 1 and {MAX_PAGE}")
     if page < 1:
         raise QueryError("pages are numbered from 1")
+    if page > MAX_PAGES:
+        raise QueryError(f"pages go up to {MAX_PAGES:,}: narrow the query instead")
     if sort not in SORTS:
         raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
 
@@ -193,15 +196,17 @@ class SearchIndex:
                 self._cached = _View(searcher)
             return self._cached
 
-    def _run(self, text: str, sort: str, by_thread: bool):
-        """Match a query; return the view, the parsed query, the matches, and their order
-        (one hit per thread when by_thread)."""
+    def _run(self, text: str, sort: str, by_thread: bool, lists: Collection[str] | None = None):
+        """Match a query, within these lists when given; return the view, the parsed query, the
+        matches, and their order (one hit per thread when by_thread)."""
         check_request(1, 1, sort)
         parsed = prepare(text)
         view = self._view()
-        if view is None:
+        if view is None or (lists is not None and not lists):
             return None
         q = _parse(parsed.text, view.reader) if parsed.text else query.Every()
+        if lists is not None:
+            q = query.And([q, query.Or([query.Term("lists", name.lower()) for name in sorted(lists)])])
         try:
             docs, scores = _match(q, view)
         except WhooshQueryError as exc:
@@ -222,10 +227,12 @@ class SearchIndex:
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False,
-               texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None) -> Found:
-        """Run a query; texts(ids) gives (own, quoted, language) per message for the snippets."""
+               texts: Callable[[list[str]], dict[str, tuple[str, str, str]]] | None = None,
+               lists: Collection[str] | None = None) -> Found:
+        """Run a query, within these lists when given (a reader's visible ones); texts(ids)
+        gives (own, quoted, language) per message for the snippets."""
         check_request(page, per_page, sort)
-        ran = self._run(text, sort, by_thread)
+        ran = self._run(text, sort, by_thread, lists)
         if ran is None:
             return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
                          facets={name: [] for name in FACETS})
@@ -245,12 +252,12 @@ class SearchIndex:
         pages = max(1, -(-total // per_page))
         return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
 
-    def match_ids(self, text: str, *, limit: int, sort: str = "relevance",
-                  by_thread: bool = False) -> tuple[int, list[str]]:
+    def match_ids(self, text: str, *, limit: int, sort: str = "relevance", by_thread: bool = False,
+                  lists: Collection[str] | None = None) -> tuple[int, list[str]]:
         """Return how many messages (threads, by_thread) a query matches and the message ids
         of its first `limit` hits in the search's order: for exports and feeds, which want
         every hit at once rather than a page of them, and no facets or snippets."""
-        ran = self._run(text, sort, by_thread)
+        ran = self._run(text, sort, by_thread, lists)
         if ran is None:
             return 0, []
         view, _, docs, _, order = ran

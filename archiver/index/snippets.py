@@ -7,16 +7,20 @@ import html
 from .analysis import _WORD, STEMMED, terms
 
 
+SNIPPET_CHARS = 10_000   # of a text, read for its snippet: the work grows with the text
+
+
 def snippet(own: str, quoted: str, lang: str, wanted: set[str], width: int = 220) -> str:
     """Return an HTML snippet of a message: the stretch of its own words (else its quoted text)
-    with most matched words, each marked <mark>, everything else escaped."""
+    with most matched words, each marked <mark>, everything else escaped. Only the first
+    SNIPPET_CHARS of each text are read."""
     lang = lang if lang in STEMMED else ""
     for text in (own, quoted):
-        text = " ".join(text.split())
+        text = " ".join(text[:SNIPPET_CHARS].split())
         spans = [m.span() for m in _WORD.finditer(text)
                  if wanted.intersection(terms(m.group(0).lower(), lang))]
         if spans:
-            best = max(range(len(spans)), key=lambda i: sum(1 for s in spans[i:] if s[0] < spans[i][0] + width))
+            best = _densest(spans, width)
             start = max(0, spans[best][0] - 40)
             end = min(len(text), start + width)
             out, at = [], start
@@ -26,5 +30,18 @@ def snippet(own: str, quoted: str, lang: str, wanted: set[str], width: int = 220
                     at = b
             out.append(html.escape(text[at:end]))
             return ("… " if start else "") + "".join(out) + (" …" if end < len(text) else "")
-    text = " ".join(own.split())
+    text = " ".join(own[:SNIPPET_CHARS].split())
     return html.escape(text[:width]) + (" …" if len(text) > width else "")
+
+
+def _densest(spans: list[tuple[int, int]], width: int) -> int:
+    """Return the first span from which a stretch of `width` characters holds most spans (one
+    pass: the end moves forward only)."""
+    best, most, end = 0, 0, 0
+    for i, (start, _) in enumerate(spans):
+        end = max(end, i)
+        while end < len(spans) and spans[end][0] < start + width:
+            end += 1
+        if end - i > most:
+            best, most = i, end - i
+    return best

@@ -9,6 +9,7 @@ from sqlalchemy import text as sql
 from whoosh import query
 
 from ..errors import QueryError
+from ..schema import _escape_nul
 from .analysis import fold
 
 # Fields people type -> the search table's columns. Text columns are matched with tsqueries
@@ -158,7 +159,7 @@ def _leaf(node, found: Translation, lexemes: dict, positive: bool) -> str | None
             found.matched.setdefault(column, []).extend(spellings)
         return f"{column} @@ CAST({found.param(_any(spellings))} AS tsquery)"
     words = [node.text] if not isinstance(node, query.Phrase) else node.words
-    words = [w.lower() for w in words]
+    words = [_escape_nul(w.lower()) for w in words]   # stored escaped, as the store keeps them
     if isinstance(node, query.Prefix):
         stem = fold(node.text.lower())
         if len(stem) < 2:
