@@ -10,7 +10,7 @@ from sqlalchemy import func, select, true
 
 from . import config
 from .browse import FLAT_PAGE, LIST_PAGE, Browse, _shown, iso  # noqa: F401  (page sizes, for the web)
-from .errors import ArchiverError, QueryError
+from .errors import ArchiverError
 from . import schema as s
 from .index import Found, open_index
 from .querylang import MAX_QUERY  # noqa: F401  (the web bounds queries by it)
