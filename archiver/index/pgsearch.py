@@ -230,7 +230,8 @@ class PgSearch:
         return True
 
     def _prepare(self, conn) -> None:
-        """Create what the table needs: unaccent, the text search configurations, the sequence."""
+        """Create what the table needs: unaccent, the text search configurations, the row
+        sequence, the statistics table and the two analysis functions (each once)."""
         conn.execute(sql("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
         conn.execute(sql("CREATE EXTENSION IF NOT EXISTS unaccent"))
         have = set(conn.execute(sql("SELECT cfgname FROM pg_ts_config")).scalars())
