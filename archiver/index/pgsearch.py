@@ -506,7 +506,9 @@ class PgSearch:
         parsed = prepare(text)
         if lists is not None and not lists:
             return empty
-        for attempt in (1, 2):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.read.connect() as conn:
                     conn.execute(sql(f"SET LOCAL statement_timeout = {TIMEOUT_MS}"))
@@ -528,7 +530,6 @@ class PgSearch:
                                      "add words or filters to narrow it") from exc
                 if _state(exc) != "40001" or attempt == 2:
                     raise
-        return empty
 
     def search(self, text: str, *, page: int = 1, per_page: int = 20, sort: str = "relevance",
                by_thread: bool = False,
@@ -537,8 +538,7 @@ class PgSearch:
         """Run a query, within these lists when given (a reader's visible ones); texts(ids)
         gives (own, quoted, language) per message for the snippets."""
         check_request(page, per_page, sort)
-        empty = Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
-                      facets={name: [] for name in FACETS})
+        empty = Found.of(0, page, per_page)
 
         def work(conn, parsed) -> Found:
             plan = self._plan(conn, parsed, lists)
@@ -567,9 +567,7 @@ class PgSearch:
             if texts and hits:
                 self._snippets(conn, hits, texts, plan.wanted(quoted=False),
                                plan.wanted(quoted=True) if plan.asks_quoted else "")
-            pages = max(1, -(-total // per_page))
-            return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits,
-                         facets=found_facets)
+            return Found.of(total, page, per_page, hits, found_facets)
 
         return self._read(text, lists, work, empty)
 

@@ -51,6 +51,13 @@ class Found:
     hits: list[Hit]
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, total: int, page: int, per_page: int, hits: list[Hit] | None = None,
+           facets: dict[str, list[tuple[str, int]]] | None = None) -> "Found":
+        """A page of results; with no total, the empty page (every facet empty)."""
+        return cls(total=total, page=page, pages=max(1, -(-total // per_page)), per_page=per_page,
+                   hits=hits or [], facets=facets if facets is not None else {name: [] for name in FACETS})
+
 
 def check_request(page: int, per_page: int, sort: str) -> None:
     """Refuse a page, page size or order no search backend serves, saying what is allowed."""
@@ -234,8 +241,7 @@ class SearchIndex:
         check_request(page, per_page, sort)
         ran = self._run(text, sort, by_thread, lists)
         if ran is None:
-            return Found(total=0, page=page, pages=1, per_page=per_page, hits=[],
-                         facets={name: [] for name in FACETS})
+            return Found.of(0, page, per_page)
         view, q, docs, scores, order = ran
         total = int(order.size)
         start = (page - 1) * per_page
@@ -248,9 +254,8 @@ class SearchIndex:
                 own, quoted, lang = found.get(hit.message_id, ("", "", ""))
                 # Someone else's words are shown only to a reader who searched quoted text.
                 hit.snippet = snippet(own, quoted if asks_quoted else "", lang, wanted)
-        facets = {name: view.facet(FACETS[name], docs, by_thread) for name in FACETS}
-        pages = max(1, -(-total // per_page))
-        return Found(total=total, page=page, pages=pages, per_page=per_page, hits=hits, facets=facets)
+        return Found.of(total, page, per_page, hits,
+                        {name: view.facet(FACETS[name], docs, by_thread) for name in FACETS})
 
     def match_ids(self, text: str, *, limit: int, sort: str = "relevance", by_thread: bool = False,
                   lists: Collection[str] | None = None) -> tuple[int, list[str]]:
