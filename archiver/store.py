@@ -62,20 +62,7 @@ class Store:
     """Open (and create) the store at a database URL."""
 
     def __init__(self, url: str):
-        shown = "the store"   # a URL SQLAlchemy cannot read is not repeated: it may hold a password
-        try:
-            parsed = make_url(url)
-            shown = repr(parsed.render_as_string(hide_password=True))
-            # In PostgreSQL each connection's work is one snapshot, as _sqlite_begin makes it in
-            # SQLite: a page read while an ingest commits sees the store before or after it.
-            options = ({"isolation_level": "REPEATABLE READ"}
-                       if parsed.get_backend_name() == "postgresql" else {})
-            self.engine: Engine = create_engine(parsed, future=True, **options)
-        except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL or driver
-            raise StoreError(f"cannot open store {shown}: {exc}") from exc
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin)
+        self.engine, shown = _engine(url, "store", read_only=False)
         try:
             # An empty database gets the schema; any other must be at this archiver's revision.
             prepare_schema(self.engine)
@@ -733,32 +720,43 @@ class ReadOnlyStore(Store):
     read_only = True
 
     def __init__(self, url: str):
-        from .migrations import status
+        from .migrations import read_status
 
-        shown = "the replica"   # as in Store: a URL SQLAlchemy cannot read may hold a password
+        self.engine, shown = _engine(url, "replica", read_only=True)
         try:
-            parsed = make_url(url)
-            shown = repr(parsed.render_as_string(hide_password=True))
-            options: dict = {}
-            if parsed.get_backend_name() == "postgresql":
-                # One snapshot per connection, as the store's readers have; and the server
-                # refuses any write, on a standby (which would anyway) and on a primary alike.
-                given = parsed.query.get("options", "")
-                options = {"isolation_level": "REPEATABLE READ", "connect_args": {
-                    "options": f"{given} -c default_transaction_read_only=on".strip()}}
-            self.engine: Engine = create_engine(parsed, **options)
-        except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL or driver
-            raise StoreError(f"cannot open replica {shown}: {exc}") from exc
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_read_only)
-            event.listen(self.engine, "begin", _sqlite_begin)
-        try:
-            found = status(parsed)
+            found = read_status(self.engine)
         except OperationalError as exc:
+            self.engine.dispose()
             raise StoreError(f"cannot open replica {shown}: {exc.orig}") from exc
         if found.state != "current":
+            self.engine.dispose()   # a replica refused keeps no connection open
             raise StoreError(f"cannot read replica {shown}: {found.describe()}")
         self._zdict = b""
+
+
+def _engine(url: str, what: str, read_only: bool) -> tuple[Engine, str]:
+    """Return the engine of a store's URL and the URL as messages may show it (no password).
+    In PostgreSQL each connection's work is one snapshot, as _sqlite_begin makes it in SQLite:
+    a page read while an ingest commits sees the store before or after it. Read-only, the
+    server refuses any write too, on a standby (which would anyway) and on a primary alike."""
+    shown = f"the {what}"   # a URL SQLAlchemy cannot read is not repeated: it may hold a password
+    try:
+        parsed = make_url(url)
+        shown = repr(parsed.render_as_string(hide_password=True))
+        options: dict = {}
+        if parsed.get_backend_name() == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+            if read_only:
+                given = parsed.query.get("options", "")
+                options["connect_args"] = {
+                    "options": f"{given} -c default_transaction_read_only=on".strip()}
+        engine = create_engine(parsed, **options)
+    except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL or driver
+        raise StoreError(f"cannot open {what} {shown}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_read_only if read_only else _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine, shown
 
 
 def _message_row(entry: Entry) -> dict:

@@ -139,16 +139,24 @@ def status(url: str | URL) -> Status:
     """Return where the database at url stands (a SQLite file that is not there is empty, and
     is not made)."""
     url = make_url(url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        return Status(None, head(), False, None, False)
     engine = create_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            return _status(conn)
+        return read_status(engine)
     except OperationalError as exc:
         raise StoreError(f"cannot read store {_shown(url)}: {exc.orig}") from exc
     finally:
         engine.dispose()
+
+
+def read_status(engine: Engine) -> Status:
+    """Return where the database an engine opens stands, reading only (through that engine,
+    with its options: a replica's read-only sessions, say; a SQLite file that is not there is
+    empty, and is not made)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return Status(None, head(), False, None, False)   # not there: looked at, not made
+    with engine.connect() as conn:
+        return _status(conn)
 
 
 def prepare(engine: Engine) -> None:
@@ -157,7 +165,8 @@ def prepare(engine: Engine) -> None:
     is refused with the advice to run `archiver db upgrade`, and so is one this archiver does
     not know. A populated store is never upgraded here, unasked."""
     # Read first, without a lock: opening a store that is up to date (nearly every open)
-    # must not wait for an ingest's write lock.
+    # must not wait for an ingest's write lock. (Connecting makes a missing SQLite file, which
+    # read_status would call empty without making: here it is made, then filled under the lock.)
     with engine.connect() as conn:
         found = _status(conn)
     if found.state in ("empty", "unversioned"):
