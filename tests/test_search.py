@@ -933,13 +933,14 @@ def test_rebuild_index_in_the_library(tmp_path):
 # --- searching while an ingest writes --------------------------------------------------------
 
 def test_an_open_searcher_survives_an_ingest_and_a_rebuild(tmp_path):
-    from whoosh import index as whoosh_index
     from whoosh import query as whoosh_query
+
+    from archiver.index.storage import open_dir
 
     archive = open_archive(tmp_path / "data")
     first = [mail(f"k{i}@conc.example", f"Kangaroo report {i}.\n", hour=i) for i in range(5)]
     ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
-    old = whoosh_index.open_dir(str(tmp_path / "data" / "whoosh")).searcher()
+    old = open_dir(tmp_path / "data" / "whoosh").searcher()
     try:
         every = whoosh_query.Every()
         assert len(old.search(every, limit=None)) == 5
@@ -1111,6 +1112,53 @@ def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monk
     assert total(archive, "nothing") == 0 and total(archive, "alone") == 1
     assert total(archive, "NOT alone") == len(bodies) - 1   # old copies are not counted
     archive.store.close()
+
+
+def test_an_update_commits_a_segment_per_segment_docs_and_replaces_across_them(tmp_path, monkeypatch):
+    import archiver.index.build
+    monkeypatch.setattr(archiver.index.build, "SEGMENT_DOCS", 3)
+    archive = open_archive(tmp_path / "data")
+    first = [mail(f"u{i}@seg.example", f"wallaby number {i}.\n", hour=i) for i in range(2)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
+    before = len(archive.index._view().leaves)
+    # Eight more, and the first two again with other words: ten documents, in four commits.
+    more = [mail(f"u{i}@seg.example", f"wallaby number {i}.\n", hour=i) for i in range(2, 10)]
+    ingest(archive.store, [write_mbox(tmp_path / "b.mbox", more)], "alpha", workers=1, archive=archive)
+    assert len(archive.index._view().leaves) == before + 3   # 3 + 3 + 2, none merged yet
+    m = s.messages.c
+    with archive.store.engine.begin() as conn:
+        conn.execute(s.messages.update().where(m.message_id.in_(["u0@seg.example", "u1@seg.example"]))
+                     .values(indexed=False))
+    assert update_index(archive) == 2
+    assert total(archive, "wallaby") == 10
+    assert ids(archive, "number") == {f"u{i}@seg.example" for i in range(10)}
+    archive.store.close()
+
+
+def test_a_reader_maps_the_index_files_instead_of_copying_them(tmp_path):
+    """Whoosh's own storage copies every file of a segment into memory when a reader opens it
+    (1 GB per searching process at 1,000,000 messages); the archiver's maps them."""
+    import tracemalloc
+
+    from whoosh import query as whoosh_query
+
+    from archiver.index.storage import open_dir
+    archive = open_archive(tmp_path / "data")
+    for name in ("bestbits", "governance"):
+        ingest(archive.store, [str(SAMPLE / name)], name, workers=1, archive=archive)
+    archive.store.close()
+    where = tmp_path / "data" / "whoosh"
+    on_disk = sum(f.stat().st_size for f in where.iterdir())
+    tracemalloc.start()
+    try:
+        searcher = open_dir(where).searcher()
+        found = len(searcher.search(whoosh_query.Term("lists", "governance"), limit=None))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    searcher.close()
+    assert found == sum(1 for t in TRUTH if "governance" in t["lists"]) and on_disk > 500_000
+    assert peak < on_disk / 4, (peak, on_disk)
 
 
 # Queries of every kind, to compare indexes written in different ways.

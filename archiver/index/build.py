@@ -8,13 +8,12 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
-from whoosh import index
 from whoosh.index import TOC
 
 from ..errors import ArchiverError
 from .analysis import document
 from .codec import _writer
-from .schema import SCHEMA
+from .storage import create_in, open_dir
 
 SEGMENT_DOCS = 50_000   # a build writes a segment per this many messages (bounds memory)
 
@@ -89,10 +88,10 @@ def build_parallel(fresh: Path, parts: list[Callable[[], Iterable[dict]]]) -> in
             error = where / "error"
             raise ArchiverError(f"building the search index failed (exit code {child.exitcode})"
                                 + (f":\n{error.read_text()}" if error.exists() else ""))
-    ix = index.create_in(fresh, SCHEMA)
+    ix = create_in(fresh)
     segments, count = [], 0
     for _, where in children:
-        segments += index.open_dir(where)._segments()
+        segments += open_dir(where)._segments()
         count += int((where / "count").read_text())
         for item in where.iterdir():
             # Segment files are named by their random segment id: they cannot collide.
@@ -109,7 +108,7 @@ def _build_part(records: Callable[[], Iterable[dict]], where: Path, size: int) -
     """A forked child's part of a parallel build: its segments, its count, or its error."""
     code = 0
     try:
-        count = write_segments(index.create_in(where, SCHEMA), records(), size)
+        count = write_segments(create_in(where), records(), size)
         (where / "count").write_text(str(count))
     except BaseException:   # everything, even an interrupt, is reported to the parent
         (where / "error").write_text(traceback.format_exc())

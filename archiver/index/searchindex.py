@@ -8,24 +8,26 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
-from typing import Callable, Collection, Iterable
+from typing import Callable, Collection, Iterable, Iterator
 
 import numpy
-from whoosh import index, query
+from whoosh import query
 from whoosh.index import EmptyIndexError
 from whoosh.query.qcore import QueryError as WhooshQueryError
 
 from ..errors import QueryError
 from ..querylang import prepare
 from .analysis import _micros, document
+from . import build
 from .build import build_parallel, merge_small, write_segments
 from .codec import IndexFormatError, _check, _writer
 from .match import _in_dates, _match, _View
 from .parse import _asks_quoted, _parse, _terms_of
-from .schema import FACETS, NO_DATE, SCHEMA
+from .schema import FACETS, NO_DATE
 from .snippets import snippet
+from .storage import create_in, open_dir
 
 MAX_PAGE = 100
 MAX_PAGES = 100_000       # no archive is searched past this page
@@ -71,6 +73,12 @@ def check_request(page: int, per_page: int, sort: str) -> None:
         raise QueryError(f"unknown sort '{sort}': use relevance, newest or oldest")
 
 
+def _chunks(items: Iterator, size: int) -> Iterator[Iterator]:
+    """Consecutive runs of at most size items, each consumed before the next is asked for."""
+    while (first := next(items, None)) is not None:
+        yield chain([first], islice(items, size - 1))
+
+
 class SearchIndex:
     """A Whoosh index in a directory, created when missing; its searcher (and what matching
     reads once per searcher) is kept open and renewed when a writer has committed (opening
@@ -87,17 +95,17 @@ class SearchIndex:
         """Open the index; writers create a missing one, readers get None (nothing indexed)."""
         for attempt in range(10):
             try:
-                return index.open_dir(self.path)
+                return open_dir(self.path)
             except EmptyIndexError:
                 if not create:
                     return None
                 self.path.mkdir(parents=True, exist_ok=True)
-                return index.create_in(self.path, SCHEMA)
+                return create_in(self.path)
             except FileNotFoundError:
                 # A writer replaced the table of contents between listing and opening it:
                 # the next look finds the new one.
                 time.sleep(0.01 * (attempt + 1))
-        return index.open_dir(self.path)
+        return open_dir(self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -118,9 +126,10 @@ class SearchIndex:
         return ix.doc_count()
 
     def update(self, records: Iterable[dict]) -> int:
-        """Add or replace the documents of records in one commit (Whoosh merges segments at each
-        commit, so one per ingest is much cheaper than one per batch). Into an empty index, the
-        documents are written as a rebuild writes them, beside it, and swapped in."""
+        """Add or replace the documents of records, in one commit per SEGMENT_DOCS of them: a
+        segment is gathered in memory, so that bounds what an update holds (about 100 MB), and
+        a commit per ingest batch would cost a merge each. Into an empty index, the documents
+        are written as a rebuild writes them, beside it, and swapped in."""
         records = iter(records)
         first = next(records, None)
         if first is None:
@@ -130,23 +139,24 @@ class SearchIndex:
         if ix.is_empty():
             return self.rebuild(records)
         _check(ix)
-        writer = _writer(ix)
         total = 0
-        try:
-            for record in records:
-                writer.update_document(**document(record))
-                total += 1
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit(mergetype=merge_small)
+        for part in _chunks(records, build.SEGMENT_DOCS):
+            writer = _writer(ix)
+            try:
+                for record in part:
+                    writer.update_document(**document(record))
+                    total += 1
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit(mergetype=merge_small)
         return total
 
     def rebuild(self, records: Iterable[dict]) -> int:
         """Build a fresh index beside the old one and swap it in (readers keep the old files).
         A segment is written every SEGMENT_DOCS messages, so memory stays bounded."""
         fresh = self._fresh()
-        count = write_segments(index.create_in(fresh, SCHEMA), records)
+        count = write_segments(create_in(fresh), records)
         self._swap(fresh)
         return count
 
