@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 from . import config
 from .clean import clean_message, is_forward, normalise_subject
 from .errors import ArchiverError
+from .language import preload as preload_language
 from .language import tag_language
 from .models import IngestReport, Message, RawMessage
 from .parse import parse_message
@@ -158,6 +159,7 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
             zdict = store.ensure_zdict([raw.data for raw, _ in fresh])
             if number == 1 and count > 1:
                 # Only an archive of more than one batch is worth starting worker processes.
+                preload_language()
                 pool = ProcessPoolExecutor(count, mp_context=_context(),
                                            initializer=_die_with_parent, initargs=(os.getpid(),))
             futures = _submit(pool, count, fresh, zdict)

@@ -107,34 +107,57 @@ def _kb(pid: int, file: str, field: str) -> int:
     return 0
 
 
+class MemoryWatch:
+    """Sample a process tree every 0.2 s until stopped: the largest single process's peak
+    resident set (its VmHWM) and the peak of the tree's summed proportional set size (PSS:
+    pages a forked worker shares count once), both in MB."""
+
+    def __init__(self, pid: int):
+        self.pid, self.rss, self.pss = pid, 0, 0
+        self.at_peak: list[int] = []                      # each process's PSS at the tree's peak, MB
+        self.timeline: list[tuple[float, list[int]]] = []  # every 5 s: seconds, each process's PSS
+        self.running = True
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        started, noted = time.perf_counter(), -5.0
+        while self.running and Path(f"/proc/{self.pid}").exists():
+            tree = _tree(self.pid)
+            self.rss = max([self.rss] + [_kb(p, "status", "VmHWM:") for p in tree])
+            each = [_kb(p, "smaps_rollup", "Pss:") // 1024 for p in tree]
+            if sum(each) * 1024 > self.pss:
+                self.pss, self.at_peak = sum(each) * 1024, each
+            now = time.perf_counter() - started
+            if now - noted >= 5:
+                self.timeline.append((round(now, 1), each))
+                noted = now
+            time.sleep(0.2)
+
+    def stop(self) -> tuple[float, float]:
+        self.running = False
+        self.thread.join()
+        return self.rss / 1024, self.pss / 1024
+
+
 def run_cli(args: list[str]) -> tuple[dict | None, float, float, float]:
-    """Run `archiver ARGS`; return its JSON report, wall seconds, the largest process's peak
-    resident set (MB, its VmHWM) and the process tree's peak proportional set size summed (MB:
-    pages a forked worker shares count once), both sampled every 0.2 s."""
+    """Run `archiver ARGS`; return its JSON report, wall seconds, and its MemoryWatch peaks."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "archiver.cli", *args], cwd=ROOT,
                             stdout=subprocess.PIPE)
-    peak_rss, peak_pss = [0], [0]
-
-    def watch() -> None:
-        while proc.poll() is None:
-            tree = _tree(proc.pid)
-            peak_rss[0] = max([peak_rss[0]] + [_kb(p, "status", "VmHWM:") for p in tree])
-            peak_pss[0] = max(peak_pss[0], sum(_kb(p, "smaps_rollup", "Pss:") for p in tree))
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    watch = MemoryWatch(proc.pid)
     out, _ = proc.communicate()
     wall = time.perf_counter() - started
-    watcher.join()
+    rss, pss = watch.stop()
     if proc.returncode != 0:
         raise SystemExit(f"archiver {' '.join(args)} failed with exit code {proc.returncode}")
     try:
         report = json.loads(out)
     except ValueError:   # a command without a JSON report
         report = {"output": out.decode(errors="replace")}
-    return report, wall, peak_rss[0] / 1024, peak_pss[0] / 1024
+    # Where the memory was: the main process first, then its workers or index builders.
+    report["memory"] = {"at_peak_pss_mb": watch.at_peak, "timeline_pss_mb": watch.timeline}
+    return report, wall, rss, pss
 
 
 def ingest(data: Path, sources: list[Path]) -> tuple[dict, float, float, float]:
@@ -160,9 +183,12 @@ def measure_size(size: int, args) -> dict:
         if update["seen"] != held or noop["stored"] != 0:
             raise SystemExit(f"the update read {update['seen']} of {held} messages, the no-op stored {noop['stored']}")
         # Memory is the largest over the three ingests: an update must fit too.
+        phases = {name: {"rss_mb": r, "pss_mb": p, **out["memory"]} for name, r, p, out in (
+            ("ingest", rss, pss, report), ("update", new_rss, new_pss, update), ("noop", noop_rss, noop_pss, noop))}
         rss, pss = max(rss, new_rss, noop_rss), max(pss, new_pss, noop_pss)
         runs.append({"ceiling": count / seconds, "ingest": report["seen"] / wall, "report": report,
-                     "rss_mb": rss, "pss_mb": pss, "new_month_s": new_wall, "noop_s": noop_wall,
+                     "rss_mb": rss, "pss_mb": pss, "phases": phases,
+                     "new_month_s": new_wall, "noop_s": noop_wall,
                      "store_bytes": sum(p.stat().st_size for p in data.glob("archive.sqlite3*")),
                      "index_bytes": size_of(data / "whoosh"), "data": data})
     middle = sorted(runs, key=lambda r: r["ingest"])[len(runs) // 2]
@@ -181,6 +207,8 @@ def measure_size(size: int, args) -> dict:
         "noop_reingest_s": statistics.median(r["noop_s"] for r in runs),
         "peak_rss_mb": max(r["rss_mb"] for r in runs),
         "peak_pss_mb": max(r["pss_mb"] for r in runs),
+        # per ingest of the run kept: the largest process's RSS, the tree's PSS, and where it was
+        "phase_memory": middle["phases"],
         "store_bytes": middle["store_bytes"], "index_bytes": middle["index_bytes"],
         "data": data.name,   # under --work: the JSON names no path of the machine it ran on
     }
@@ -230,11 +258,15 @@ def pages(data: Path, args, workers: int = 0, url: str | None = None) -> dict:
     paths, _ = web.page_paths(data, 50, 1, url=url)
     port = web.free_port()
     server = web.start_server(data, port, workers, 2, args.work / "scale-server.log")
+    watch = MemoryWatch(server.pid)
     try:
         web.warm_up(port, paths, args.connections)
-        return {kind: web.measure(client, port, paths[kind], args.connections, args.duration, args.work)
-                for kind in web.KINDS}
+        found = {kind: web.measure(client, port, paths[kind], args.connections, args.duration, args.work)
+                 for kind in web.KINDS}
+        found["server_peak_rss_mb"], found["server_peak_pss_mb"] = watch.stop()
+        return found
     finally:
+        watch.stop()
         server.terminate()
         server.wait(timeout=30)
 
@@ -249,6 +281,12 @@ ROWS = [
     ("no-op re-ingest", lambda r: f"{r['noop_reingest_s']:.1f} s"),
     ("peak memory: largest process (RSS)", lambda r: f"{r['peak_rss_mb']:,.0f} MB"),
     ("peak memory: all processes (PSS)", lambda r: f"{r['peak_pss_mb']:,.0f} MB"),
+    ("peak memory (RSS / PSS): first ingest, update, no-op", lambda r: ", ".join(
+        f"{m['rss_mb']:,.0f} / {m['pss_mb']:,.0f} MB" for m in r["phase_memory"].values()) if "phase_memory" in r else "-"),
+    ("PSS of each process at the first ingest's peak (main first)", lambda r: " + ".join(
+        f"{mb}" for mb in r["phase_memory"]["ingest"]["at_peak_pss_mb"]) + " MB" if "phase_memory" in r else "-"),
+    ("peak memory (RSS / PSS): web server under load", lambda r: f"{r['pages']['server_peak_rss_mb']:,.0f} / "
+     f"{r['pages']['server_peak_pss_mb']:,.0f} MB" if "server_peak_pss_mb" in r.get("pages", {}) else "-"),
     ("store / raw mbox", lambda r: f"{r['store_bytes'] / r['raw_mbox_bytes']:.2f}"),
     ("index / raw mbox", lambda r: f"{r['index_bytes'] / r['raw_mbox_bytes']:.2f}"),
     ("store + index / raw mbox", lambda r: f"{r['store_and_index_to_raw']:.2f}"),

@@ -81,6 +81,27 @@ def test_remembered_byte_walk_matches_py3langid(bodies):
         assert got == want and list(got or ()) == list(want or ()), text   # same order: same sums
 
 
+def test_the_model_keeps_only_the_archives_languages_and_answers_as_the_full_one(bodies):
+    """py3langid keeps the model of all its languages beside the restricted one (28 MB more in
+    every process); the archiver drops it, and the restricted model answers as before."""
+    import gc
+    import tracemalloc
+
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    tracemalloc.start()
+    try:
+        identifier = language._load()
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept < 75_000_000, kept   # the model of every language took 90 MB
+    theirs = LanguageIdentifier.from_model_file(MODEL_FILE)
+    theirs.set_languages(list(language.LANGUAGES))
+    for text in bodies[:300]:
+        assert identifier.classify(text[:600]) == theirs.classify(text[:600])
+
+
 def test_stub_removal_matches_a_whole_body_substitution(bodies):
     stub = ("-------------- next part --------------\nAn HTML attachment was scrubbed...\n"
             "URL: <http://x.org/a.htm>\n")
