@@ -144,6 +144,7 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
                 report: IngestReport | None = None) -> IngestReport:
     """Ingest raw messages a source already read (a fetched month, say) like `ingest` does."""
     report = report if report is not None else IngestReport()
+    store.bulk_cache(int(config.get("ingest_cache_mb")))
     size = int(batch_size or config.get("batch_size"))
     count = workers if workers is not None else _workers()
     raws = _timed(iter(items), report.timings, "read")

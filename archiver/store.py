@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
 import time
 from contextlib import contextmanager
@@ -185,6 +186,18 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def bulk_cache(self, megabytes: int) -> None:
+        """Give this process's SQLite connections to the store a page cache of megabytes from
+        now on (an ingest's). Others keep SQLite's 2 MB per connection: the web's, and the
+        index builders an ingest forks, which read every row once."""
+        if self.engine.dialect.name != "sqlite" or megabytes <= 0 or self._bulk:
+            return
+        self._bulk = True
+        event.listen(self.engine, "connect", _sqlite_cache(megabytes, os.getpid()))
+        self.engine.dispose()   # connections already pooled reopen with it
+
+    _bulk = False
 
     def _insert(self, table):
         """Return the store's dialect's INSERT (which has ON CONFLICT)."""
@@ -804,6 +817,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # Transactions are begun by _sqlite_begin, not by the driver (which begins one only before
     # a write, so that each read statement outside one sees the latest commit).
     dbapi_conn.isolation_level = None
+
+
+def _sqlite_cache(megabytes: int, pid: int) -> Callable:
+    def pragma(dbapi_conn, _record) -> None:
+        if os.getpid() != pid:
+            return   # a forked child of the process that asked
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA cache_size=-{int(megabytes) * 1024}")   # negative: in KiB
+        cursor.close()
+    return pragma
 
 
 def _sqlite_read_only(dbapi_conn, _record) -> None:

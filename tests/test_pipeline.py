@@ -362,3 +362,38 @@ def test_headers_of_many_kilobytes_are_stored_and_grouped(store, tmp_path):
     assert stored["long.1@civil.example"]["subject"] == subject
     assert stored["long.1@civil.example"]["from_address"] == sender
     assert stored["long.2@civil.example"]["parent_id"] == "long.1@civil.example"
+
+
+def test_an_ingest_gives_only_its_own_connections_a_larger_page_cache(tmp_path, monkeypatch):
+    """The ingest's inserts into hash-keyed indexes need more than SQLite's 2 MB of cache at a
+    million messages; the web's connections, and the index builders it forks, keep 2 MB."""
+    import os
+
+    from archiver.store import Store
+    monkeypatch.setenv("ARCHIVE_INGEST_CACHE_MB", "24")
+    url = f"sqlite:///{tmp_path / 'archive.sqlite3'}"
+    store, reader = Store(url), Store(url)
+
+    def cache(of: Store) -> int:
+        with of.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+
+    try:
+        assert cache(store) == -2000   # SQLite's default: 2,000 KiB
+        ingest(store, [write(tmp_path / "a.mbox", mbox(eml("c.1@civil.example")))], "alpha", workers=1)
+        assert cache(store) == -24 * 1024 and cache(reader) == -2000
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:   # a forked index builder opens connections of its own
+            try:
+                store.engine.dispose(close=False)
+                os.write(write_end, str(cache(store)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        os.waitpid(child, 0)
+        assert int(os.read(read_end, 64)) == -2000
+        os.close(read_end)
+    finally:
+        store.close()
+        reader.close()
