@@ -41,7 +41,7 @@ def _unescape_nul(value):
 
 
 metadata = MetaData()
-SCHEMA_VERSION = 6   # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 7   # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -169,6 +169,8 @@ threads = Table(
     # index on the subject alone (a hash index has one column; a btree refuses long subjects):
     # a subject's few threads are then sorted by date.
     Index("ix_threads_subject_first", "subject_key", "first_date").ddl_if(dialect="sqlite"),
+    # Threading asks for a subject's threads still active from a date on (revision 0002).
+    Index("ix_threads_subject_last", "subject_key", "last_date", "first_date").ddl_if(dialect="sqlite"),
     Index("ix_threads_subject_key", "subject_key", postgresql_using="hash").ddl_if(dialect="postgresql"),
 )
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator, TypeVar
 
-from sqlalchemy import (Boolean, Integer, Text, and_, bindparam, case, cast, create_engine, event, func, or_,
+from sqlalchemy import (Boolean, Integer, Text, bindparam, case, cast, create_engine, event, func, or_,
                         select, true, update)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -468,9 +468,12 @@ class Store:
         if len(known) < len(dates):
             return list(conn.execute(same).scalars())
         first = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
-        overlapping = same.where(or_(t.first_date.is_(None),
-                                     and_(t.first_date <= max(known), t.last_date >= min(known))))
-        return first + list(conn.execute(overlapping).scalars())
+        # Two queries, not one with OR: each is a range of one index (undated threads first;
+        # then those active from the earliest new message on, which (subject, last date) finds
+        # without reading every thread of a common subject).
+        undated = same.where(t.first_date.is_(None))
+        overlapping = same.where(t.last_date >= min(known), t.first_date <= max(known))
+        return first + list(conn.execute(undated).scalars()) + list(conn.execute(overlapping).scalars())
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c

@@ -13,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, inspect, select, text
 
 from archiver import migrations
 from archiver import schema as s
@@ -65,13 +65,24 @@ def catalogue(url: str) -> dict:
         engine.dispose()
 
 
-def made_before_alembic(url: str, version: str = "6") -> None:
-    """Make a store as the archiver did before Alembic: metadata.create_all and a schema_version."""
+def made_by_create_all(url: str) -> None:
+    """Make a store's tables as schema.py declares them (metadata.create_all)."""
     engine = create_engine(url)
     try:
         s.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+def made_before_alembic(url: str, version: str = "6") -> None:
+    """Make a store as the archiver did before Alembic: the tables of schema version 6 (what the
+    baseline revision makes), a schema_version, no revision, one list."""
+    migrations.upgrade(url, migrations.BASELINE)
+    engine = create_engine(url)
+    try:
         with engine.begin() as conn:
-            conn.execute(insert(s.meta), [{"key": "schema_version", "value": version}])
+            conn.execute(text("DROP TABLE alembic_version"))
+            conn.execute(s.meta.update().where(s.meta.c.key == "schema_version").values(value=version))
             conn.execute(insert(s.lists), [{"name": "bestbits"}])
     finally:
         engine.dispose()
@@ -85,7 +96,7 @@ def entry(data: bytes):
 def test_a_new_store_has_the_schema_create_all_made(store_url):
     new, before = store_url("new"), store_url("before")
     Store(new).close()
-    made_before_alembic(before)
+    made_by_create_all(before)
     assert catalogue(new) == catalogue(before)
     assert migrations.status(new).revision == migrations.head()
 
@@ -117,17 +128,28 @@ def test_downgrade_to_base_and_upgrade_to_head(store_url):
     Store(url).close()
 
 
-def test_a_store_made_before_alembic_is_marked_as_the_baseline_and_opens(store_url):
+def test_a_store_made_before_alembic_is_marked_as_the_baseline_then_upgraded_when_asked(store_url):
     url = store_url()
     made_before_alembic(url)
     assert migrations.status(url).state == "unversioned"
+    with pytest.raises(StoreError, match=r"revision 0001, this archiver's is .*: run `archiver db upgrade`"):
+        Store(url)   # marked as the baseline, and behind: never upgraded unasked
+    assert migrations.status(url).revision == migrations.BASELINE
+    before, after = migrations.upgrade(url)
+    assert (before.state, after.state) == ("behind", "current")
     store = Store(url)
     try:
         with store.engine.connect() as conn:
             assert conn.execute(select(s.lists.c.name)).scalars().all() == ["bestbits"]
+            version = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "schema_version")).scalar()
+            indexes = {index["name"] for index in inspect(conn).get_indexes("threads")}
     finally:
         store.close()
-    assert migrations.status(url).revision == migrations.BASELINE
+    assert version == str(s.SCHEMA_VERSION)
+    assert ("ix_threads_subject_last" in indexes) == url.startswith("sqlite")
+    declared = store_url("declared")
+    made_by_create_all(declared)
+    assert catalogue(url) == catalogue(declared)
 
 
 def test_a_store_of_an_older_schema_version_is_refused(store_url):
