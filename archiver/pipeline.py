@@ -160,9 +160,7 @@ def ingest_raws(store: Store, items: Iterable[RawMessage], list_name: str,
             zdict = store.ensure_zdict([raw.data for raw, _ in fresh])
             if number == 1 and count > 1:
                 # Only an archive of more than one batch is worth starting worker processes.
-                preload_language()
-                pool = ProcessPoolExecutor(count, mp_context=_context(),
-                                           initializer=_die_with_parent, initargs=(os.getpid(),))
+                pool = _start_pool(count)
             futures = _submit(pool, count, fresh, zdict)
             if pending is not None:
                 _rethread(store, _write(store, list_name, report, *pending), report)
@@ -405,6 +403,25 @@ def _release_memory() -> None:
             ctypes.CDLL(None).malloc_trim(0)
         except (OSError, AttributeError):
             pass   # not glibc: nothing to give back this way
+
+
+def _start_pool(count: int) -> ProcessPoolExecutor:
+    """Start the worker processes (all of them at once, when forked), sharing what they can."""
+    context = _context()
+    if context is None:
+        return ProcessPoolExecutor(count, initializer=_die_with_parent, initargs=(os.getpid(),))
+    import gc
+    preload_language()   # loaded here, the model's pages are the workers' too
+    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+    # Frozen, the objects the workers inherit are never visited by their garbage collector,
+    # which would write to them and so copy every page that holds one into each worker.
+    gc.freeze()
+    try:
+        pool.submit(int).result()   # forks every worker (a forking pool starts them all)
+    finally:
+        gc.unfreeze()
+    return pool
 
 
 def _die_with_parent(parent: int) -> None:

@@ -125,12 +125,12 @@ class MemoryWatch:
         while self.running and Path(f"/proc/{self.pid}").exists():
             tree = _tree(self.pid)
             self.rss = max([self.rss] + [_kb(p, "status", "VmHWM:") for p in tree])
-            each = [_kb(p, "smaps_rollup", "Pss:") // 1024 for p in tree]
-            if sum(each) * 1024 > self.pss:
-                self.pss, self.at_peak = sum(each) * 1024, each
+            each = [_kb(p, "smaps_rollup", "Pss:") for p in tree]
+            if sum(each) > self.pss:
+                self.pss, self.at_peak = sum(each), [kb // 1024 for kb in each]
             now = time.perf_counter() - started
             if now - noted >= 5:
-                self.timeline.append((round(now, 1), each))
+                self.timeline.append((round(now, 1), [kb // 1024 for kb in each]))
                 noted = now
             time.sleep(0.2)
 

@@ -25,17 +25,22 @@ class MappedStorage(FileStorage):
     def open_file(self, name, **kwargs):
         with open(self._fpath(name), "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
-                return _View(memoryview(b""), name=name)   # an empty file cannot be mapped
-            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        return _View(memoryview(data), name=name)
+                return _View(memoryview(b""), name=name, **kwargs)   # cannot be mapped
+            try:
+                data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except OSError:   # a file system that cannot map files: read it, as Whoosh did
+                return _View(memoryview(handle.read()), name=name, **kwargs)
+        return _View(memoryview(data), name=name, mapped=data, **kwargs)
 
 
 class _View(BufferFile):
     """Whoosh's BufferFile, without the copy it makes for sequential reads; a part of it (a
-    file inside a compound file) is a view too. Each view keeps its own position."""
+    file inside a compound file) is a view too. Each view keeps its own position: one searcher
+    is not for two threads at once (the web gives each thread its own)."""
 
-    def __init__(self, buf: memoryview, name=None, onclose=None):
+    def __init__(self, buf: memoryview, name=None, onclose=None, mapped: mmap.mmap | None = None):
         self._buf = buf
+        self._mapped = mapped
         self._name = name
         self.onclose = onclose
         self.file = _Cursor(buf)
@@ -44,6 +49,17 @@ class _View(BufferFile):
 
     def subset(self, position, length, name=None):
         return _View(self._buf[position:position + length], name=name or self._name)
+
+    def close(self):
+        """Release the view, and the map with the last of them: closed, a deleted file's
+        space and descriptor are given back without waiting for the garbage collector."""
+        super().close()
+        self._buf.release()   # reading it now raises ValueError, as a closed file does
+        if self._mapped is not None:
+            try:
+                self._mapped.close()
+            except BufferError:
+                pass   # views of files inside it are open still: it goes with the last
 
 
 class _Cursor:
@@ -70,15 +86,17 @@ class _Cursor:
         return self.read(length if size is None or size < 0 else min(length, size))
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        base = (0, self.pos, len(self.buf))[whence]
-        self.pos = max(0, base + offset)
+        position = (0, self.pos, len(self.buf))[whence] + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self.pos = position
         return self.pos
 
     def tell(self) -> int:
         return self.pos
 
     def close(self) -> None:
-        self.buf = memoryview(b"")
+        pass   # the view that owns the buffer releases it
 
 
 def open_dir(path: Path):
