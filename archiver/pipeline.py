@@ -272,6 +272,7 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
                 yield from archive.records([mid for _, mid in rows if mid not in redacted])
         return records
 
+    store.engine.dispose()   # the ingest's page caches, freed before they are forked
     _release_memory()
     built = archive.index.rebuild_parallel([part(low, high) for low, high in ranges])
     for low, high in ranges:

@@ -766,6 +766,10 @@ def _engine(url: str, what: str, read_only: bool) -> tuple[Engine, str]:
                 given = parsed.query.get("options", "")
                 options["connect_args"] = {
                     "options": f"{given} -c default_transaction_read_only=on".strip()}
+        # The connection returned last is handed out first: one after another, an ingest's
+        # steps use one connection and its page cache, not each of the pool's in turn (with
+        # ingest_cache_mb, five caches of 64 MB, each as cold as the others).
+        options["pool_use_lifo"] = True
         engine = create_engine(parsed, **options)
     except Exception as exc:  # SQLAlchemy raises several unrelated types for a bad URL or driver
         raise StoreError(f"cannot open {what} {shown}: {exc}") from exc
