@@ -36,8 +36,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Moderators' topic overrides per thread (TOML): pins and removals that survive retagging."),
     Setting("batch_size", 500, "Messages parsed and written per store transaction during ingest."),
     Setting("workers", 0, "Processes that parse and clean during ingest; 0 means one per core (at most 4)."),
-    Setting("ingest_cache_mb", 64, "SQLite page cache of an ingest's connections (MB): its inserts into "
-            "hash-keyed indexes outgrow the default 2 MB at a million messages."),
+    Setting("ingest_cache_mb", 64, "SQLite page cache of an ingest's connections, and the size its write-ahead "
+            "log reaches before a checkpoint (MB): inserts into hash-keyed indexes outgrow the default 2 MB."),
     Setting("max_message_bytes", 50 * 1024 * 1024, "Messages larger than this are stored raw but not parsed."),
     Setting("max_mime_parts", 1000, "MIME parts walked per message; the rest are counted, not read."),
     Setting("list_post_domain", "lists.igcaucus.org",

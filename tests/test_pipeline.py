@@ -382,6 +382,8 @@ def test_an_ingest_gives_only_its_own_connections_a_larger_page_cache(tmp_path, 
         assert cache(store) == -2000   # SQLite's default: 2,000 KiB
         ingest(store, [write(tmp_path / "a.mbox", mbox(eml("c.1@civil.example")))], "alpha", workers=1)
         assert cache(store) == -24 * 1024 and cache(reader) == -2000
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 24 * 256
         read_end, write_end = os.pipe()
         child = os.fork()
         if child == 0:   # a forked index builder opens connections of its own
