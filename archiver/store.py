@@ -8,7 +8,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import (Boolean, Integer, Text, bindparam, case, cast, create_engine, event, func, or_,
@@ -469,12 +469,13 @@ class Store:
         if len(known) < len(dates):
             return list(conn.execute(same).scalars())
         first = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
-        # Two queries, not one with OR: each is a range of one index (undated threads first;
-        # then those active from the earliest new message on, which (subject, last date) finds
-        # without reading every thread of a common subject).
-        undated = same.where(t.first_date.is_(None))
-        overlapping = same.where(t.last_date >= min(known), t.first_date <= max(known))
-        return first + list(conn.execute(undated).scalars()) + list(conn.execute(overlapping).scalars())
+        # Ranges of one index each, not one query with OR: undated threads, then for each run of
+        # new dates those active within it, which (subject, last date) finds without reading
+        # every thread of a common subject.
+        found = first + list(conn.execute(same.where(t.first_date.is_(None))).scalars())
+        for low, high in _date_runs(known):
+            found += conn.execute(same.where(t.last_date >= low, t.first_date <= high)).scalars()
+        return found
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c
@@ -825,6 +826,25 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # Transactions are begun by _sqlite_begin, not by the driver (which begins one only before
     # a write, so that each read statement outside one sees the latest commit).
     dbapi_conn.isolation_level = None
+
+
+# New messages of a subject more than this far apart are looked up as separate runs of dates.
+DATE_RUN_GAP = timedelta(days=31)
+
+
+def _date_runs(dates: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """The dates as runs, each of dates within DATE_RUN_GAP of the one before: (first, last)
+    of each. A new message can only take replies from threads active at its own date, so the
+    union of each run's threads holds them all; one range from the earliest to the latest
+    date held every thread between, and a batch that ended one list's archive and began the
+    next (2068, then 2012) re-threaded every thread of its subjects: 300 MB for one batch."""
+    runs: list[list[datetime]] = []
+    for date in sorted(dates):
+        if runs and date - runs[-1][1] <= DATE_RUN_GAP:
+            runs[-1][1] = date
+        else:
+            runs.append([date, date])
+    return [(low, high) for low, high in runs]
 
 
 def _sqlite_cache(megabytes: int, pid: int) -> Callable:

@@ -271,3 +271,33 @@ def test_incremental_subject_grouping_equals_threading_everything_at_once(store,
     assert stored == at_once
     if case == "reply-before-its-root":
         assert stored["x@x.example"] == thread_hash("n@x.example")
+
+
+def test_a_batch_of_far_apart_dates_rethreads_only_the_threads_active_at_them(store):
+    """New posts of one subject years apart (a batch that ends one list's archive and begins
+    the next) bring the threads active at each of their dates, not every thread between; and
+    they still take over the replies without references that threading at once gives them."""
+    def add(batch):
+        new_ids, _ = store.write_batch("bestbits", batch)
+        store.write_threads(thread(store.thread_inputs(new_ids)))
+        return new_ids
+
+    for year in range(2013, 2033):
+        add([_dated(f"p{year}@x.example", "[bestbits] Budget", f"Tue, 01 Jan {year} 10:00:00 +0000"),
+             _dated(f"r{year}@x.example", "Re: [bestbits] Budget", f"Fri, 04 Jan {year} 10:00:00 +0000")])
+    new = [_dated("n2013@x.example", "[bestbits] Budget", "Wed, 02 Jan 2013 10:00:00 +0000"),
+           _dated("n2032@x.example", "[bestbits] Budget", "Fri, 02 Jan 2032 10:00:00 +0000")]
+    new_ids, _ = store.write_batch("bestbits", new)
+    inputs = store.thread_inputs(new_ids)
+    # The two new posts, the threads of 2013 (the first) and 2032, and the ones their replies
+    # without references may move to (a year either side): none of the sixteen between.
+    found = {i.message_id for i in inputs}
+    assert {"n2013@x.example", "n2032@x.example", "p2013@x.example", "p2032@x.example"} <= found
+    assert not found & {f"{kind}{year}@x.example" for kind in "pr" for year in range(2015, 2031)}
+    store.write_threads(thread(inputs))
+    stored = {mid: tid for mid, tid in rows(store, s.messages, s.messages.c.message_id, s.messages.c.thread_id)}
+    at_once = {p.message_id: p.thread_id for p in thread(store.thread_inputs(list(stored))) if not p.dummy}
+    assert stored == at_once
+    assert stored["r2013@x.example"] == thread_hash("n2013@x.example")
+    assert stored["r2032@x.example"] == thread_hash("n2032@x.example")
+    assert stored["r2020@x.example"] == thread_hash("p2020@x.example")
