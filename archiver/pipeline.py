@@ -272,7 +272,10 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
                 yield from archive.records([mid for _, mid in rows if mid not in redacted])
         return records
 
-    store.engine.dispose()   # the ingest's page caches, freed before they are forked
+    # The ingest's idle connections and their page caches, freed before they are forked. The
+    # pool's own dispose, not the engine's: a connection checked out (the index lock's) goes
+    # back to this pool and is closed with it, never left to the garbage collector.
+    store.engine.pool.dispose()
     _release_memory()
     built = archive.index.rebuild_parallel([part(low, high) for low, high in ranges])
     for low, high in ranges:

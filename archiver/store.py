@@ -196,7 +196,7 @@ class Store:
             return
         self._bulk = True
         event.listen(self.engine, "connect", _sqlite_cache(megabytes, os.getpid()))
-        self.engine.dispose()   # connections already pooled reopen with it
+        self.engine.pool.dispose()   # idle connections reopen with it
 
     _bulk = False
 
