@@ -229,7 +229,9 @@ def _locked(url: URL) -> Iterator[Connection]:
     """Yield a connection, in a transaction, that alone may change the store's schema: the
     next one waits for its commit, then sees what it did."""
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, poolclass=NullPool)
+        # Waiting up to a minute for the lock, as the store's connections do: on a busy
+        # machine another opener's schema can take longer than the driver's five seconds.
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
         # BEGIN IMMEDIATE takes SQLite's write lock at once, so a second opener's transaction
         # starts after the first committed (pysqlite's own BEGIN is switched off for this).
         event.listen(engine, "connect", _driver_begins_nothing)
