@@ -412,12 +412,13 @@ def _release_memory() -> None:
 def _start_pool(count: int) -> ProcessPoolExecutor:
     """Start the worker processes (all of them at once, when forked), sharing what they can."""
     context = _context()
-    if context is None:
-        return ProcessPoolExecutor(count, initializer=_die_with_parent, initargs=(os.getpid(),))
-    import gc
-    preload_language()   # loaded here, the model's pages are the workers' too
+    if context is not None:
+        preload_language()   # loaded here, the model's pages are the forked workers' too
     pool = ProcessPoolExecutor(count, mp_context=context, initializer=_die_with_parent,
                                initargs=(os.getpid(),))
+    if context is None:
+        return pool
+    import gc
     # Frozen, the objects the workers inherit are never visited by their garbage collector,
     # which would write to them and so copy every page that holds one into each worker.
     gc.freeze()
