@@ -41,7 +41,7 @@ def _unescape_nul(value):
 
 
 metadata = MetaData()
-SCHEMA_VERSION = 7   # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 8   # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -163,6 +163,12 @@ threads = Table(
     Column("size", Integer, nullable=False),
     Column("first_date", DateTime, nullable=True),
     Column("last_date", DateTime, nullable=True),
+    # The key thread.py sorts the thread by as a host of replies without references: its
+    # root's date (1970 when undated) and row id, or under a stand-in its first reply's
+    # (revision 0003). Neither first_date (which a reply dated before its root lowers) nor the
+    # thread id (a hash) orders hosts as threading does.
+    Column("host_date", DateTime, nullable=True),
+    Column("host_order", Integer, nullable=True),
     Index("ix_threads_last", "last_date"),
     Index("ix_threads_first", "first_date", "thread_id"),   # in order, ties too: neighbours
     # Subject grouping asks for a subject's threads by when they began. In PostgreSQL a hash
@@ -171,6 +177,8 @@ threads = Table(
     Index("ix_threads_subject_first", "subject_key", "first_date").ddl_if(dialect="sqlite"),
     # Threading asks for a subject's threads still active from a date on (revision 0002).
     Index("ix_threads_subject_last", "subject_key", "last_date", "first_date").ddl_if(dialect="sqlite"),
+    # Threading asks for a subject's first host, and its latest before a reply (revision 0003).
+    Index("ix_threads_subject_host", "subject_key", "host_date", "host_order").ddl_if(dialect="sqlite"),
     Index("ix_threads_subject_key", "subject_key", postgresql_using="hash").ddl_if(dialect="postgresql"),
 )
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import (Boolean, Integer, Text, bindparam, case, cast, create_engine, event, func, or_,
-                        select, true, update)
+                        select, true, tuple_, update)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -33,6 +33,8 @@ INDEX_LOCK = 0x61726368696478
 # A write transaction PostgreSQL aborted to break a deadlock (40P01) or a serialisation conflict
 # (40001) is run again, this many times at most: it wrote nothing, and it is idempotent.
 RETRIES = 5
+# The date thread.py sorts an undated host by (its epoch), naive UTC as the store keeps dates.
+UNDATED = datetime(1970, 1, 1)
 _RETRYABLE = frozenset({"40001", "40P01"})
 T = TypeVar("T")
 
@@ -429,24 +431,26 @@ class Store:
         # reply's date, gets its real and earlier root), and then it moves.
         others: set[str] = set()
         for part in _chunks(sorted(wanted)):
-            for subject, date in conn.execute(select(m.subject_norm, m.date).where(m.id.in_(part))
-                                              .where(m.is_reply, m.refs == "")):
-                others.update(self._host_threads(conn, subject, date, threads))
+            for subject, date, pk in conn.execute(select(m.subject_norm, m.date, m.id).where(m.id.in_(part))
+                                                  .where(m.is_reply, m.refs == "")):
+                others.update(self._host_threads(conn, subject, date, pk, threads))
         others -= threads | {None}
         for part in _chunks(sorted(others)):
             wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
         return self._inputs(conn, sorted(wanted))
 
-    def _host_threads(self, conn: Connection, subject: str, date: datetime | None,
+    def _host_threads(self, conn: Connection, subject: str, date: datetime | None, pk: int,
                       besides: set[str] = frozenset()) -> list[str]:
-        """Return the threads a reference-less reply may join: of its subject, the latest one
-        begun before it and the first one (thread.py picks between them), passing over those
-        in besides (inputs already, whose beginnings the new messages may move)."""
+        """Return the threads a reference-less reply (dated date, row pk) may join: of its
+        subject, the latest host that sorts before it and the first (thread.py picks between
+        them, by the key it sorts hosts by, which threads keep as host_date and host_order),
+        passing over those in besides (inputs already, whose beginnings new messages may move)."""
         t = s.threads.c
         same = select(t.thread_id).where(t.subject_key == subject.lower())
-        orders = [same.order_by(by_date(t.first_date), t.thread_id)]
-        if date is not None:
-            orders.append(same.where(t.first_date <= date).order_by(t.first_date.desc(), t.thread_id))
+        key = (date or UNDATED, pk)
+        orders = [same.order_by(t.host_date, t.host_order),
+                  same.where(tuple_(t.host_date, t.host_order) <= key)
+                  .order_by(t.host_date.desc(), t.host_order.desc())]
         found = []
         for query in orders:
             # At most len(besides) rows are passed over before one that is not among them.
@@ -463,12 +467,21 @@ class Store:
         replies older than every thread, and its undated threads). Bounded by the batch's
         dates, not by how often a subject recurs. Undated messages sort before all others:
         with one among the new messages, every thread of the subject."""
-        t = s.threads.c
+        t, m = s.threads.c, s.messages.c
         same = select(t.thread_id).where(t.subject_key == key)
         known = [d for d in dates if d is not None]
         if len(known) < len(dates):
             return list(conn.execute(same).scalars())
-        first = list(conn.execute(same.order_by(by_date(t.first_date), t.thread_id).limit(1)).scalars())
+        head = conn.execute(select(t.thread_id, t.root_id).where(t.subject_key == key)
+                            .order_by(t.host_date, t.host_order).limit(1)).first()
+        if head is None:
+            return []
+        # A subject with no post to host its replies without references leaves each of them a
+        # thread of its own, whatever its date, and a new post takes every one: so when the
+        # first thread's root is such a reply (as then every thread's is), all of them.
+        if conn.execute(select(m.id).where(m.message_id == head.root_id, m.is_reply, m.refs == "")).first():
+            return list(conn.execute(same).scalars())
+        first = [head.thread_id]
         # Ranges of one index each, not one query with OR: undated threads, then for each run of
         # new dates those active within it, which (subject, last date) finds without reading
         # every thread of a common subject.
@@ -543,11 +556,15 @@ class Store:
             stats = conn.execute(select(m.thread_id, func.count(), func.min(m.date), func.max(m.date))
                                  .where(m.thread_id.in_(part)).group_by(m.thread_id)).all()
             # The thread's subject is its root's, or (under a stand-in) its earliest message's.
-            first = {}
+            # It is also the thread's key as a host of replies without references, as
+            # thread.py sorts hosts: the root, or under a stand-in its first reply.
+            first: dict[str, int] = {}
+            hosted: dict[str, datetime] = {}
             for tid, pk, depth, date in conn.execute(
                     select(m.thread_id, m.id, m.depth, m.date).where(m.thread_id.in_(part))
                     .order_by(m.thread_id, m.depth, by_date(m.date), m.id)):
-                first.setdefault(tid, pk)
+                if tid not in first:
+                    first[tid], hosted[tid] = pk, date or UNDATED
             roots = dict(conn.execute(select(m.thread_id, m.message_id)
                                       .where(m.thread_id.in_(part)).where(m.depth == 0)).all())
             heads = {pk: (subj, norm) for pk, subj, norm in conn.execute(
@@ -556,8 +573,8 @@ class Store:
                 subject, norm = heads[first[tid]]
                 rows.append({"thread_id": tid, "root_id": roots.get(tid, ""), "subject": subject,
                              "subject_norm": norm, "subject_key": norm.lower(), "size": count,
-                             "first_date": low,
-                             "last_date": high})
+                             "first_date": low, "last_date": high,
+                             "host_date": hosted[tid], "host_order": first[tid]})
         if rows:
             conn.execute(s.threads.insert(), rows)
 

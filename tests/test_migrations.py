@@ -8,6 +8,7 @@ import multiprocessing
 import shutil
 import sqlite3
 from contextlib import closing
+from datetime import datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -60,7 +61,10 @@ def catalogue(url: str) -> dict:
                     SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
                     UNION ALL
                     SELECT 'sequence', sequence_name, data_type FROM information_schema.sequences"""))
-            return {(kind, name): sql for kind, name, sql in rows if "alembic_version" not in name}
+            # SQLite keeps each statement's text: a column that ALTER TABLE added follows a
+            # space where create_all puts a new line. Runs of white space count as one.
+            return {(kind, name): sql and " ".join(sql.split())
+                    for kind, name, sql in rows if "alembic_version" not in name}
     finally:
         engine.dispose()
 
@@ -150,6 +154,43 @@ def test_a_store_made_before_alembic_is_marked_as_the_baseline_then_upgraded_whe
     declared = store_url("declared")
     made_by_create_all(declared)
     assert catalogue(url) == catalogue(declared)
+
+
+def test_revision_0003_gives_stored_threads_their_host_keys(store_url):
+    """A store threaded before revision 0003 gets each thread's host key (its root's date and
+    row, 1970 for an undated root, or under a stand-in its first reply's) as threading writes it."""
+    from archiver.thread import thread
+
+    url = store_url()
+    store = Store(url)
+    try:
+        new_ids, _ = store.write_batch("bestbits", [entry(data) for data in [
+            eml("root@x.example", subject="Budget", hour=9),
+            eml("reply@x.example", subject="Re: Budget", refs=("root@x.example",), hour=8),
+            eml("child@x.example", subject="Re: Visas", refs=("gone@x.example",), hour=11),
+            eml("early@x.example", subject="Re: Visas", refs=("gone@x.example",), hour=10),
+            b"From: Jane <jane@x.example>\nMessage-ID: <undated@x.example>\nSubject: Hotels\n\nBody.\n"]])
+        store.write_threads(thread(store.thread_inputs(new_ids)))
+    finally:
+        store.close()
+    t = s.threads.c
+    query = select(t.thread_id, t.host_date, t.host_order).order_by(t.thread_id)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            written = conn.execute(query).all()
+            pks = dict(conn.execute(select(s.messages.c.message_id, s.messages.c.id)).all())
+        assert {(date, order) for _tid, date, order in written} == {   # +0200 in the Date headers
+            (datetime(2012, 10, 2, 7), pks["root@x.example"]),
+            (datetime(2012, 10, 2, 8), pks["early@x.example"]),
+            (datetime(1970, 1, 1), pks["undated@x.example"])}
+        migrations.downgrade(url, "0002")
+        assert "host_date" not in {c["name"] for c in inspect(engine).get_columns("threads")}
+        migrations.upgrade(url)
+        with engine.connect() as conn:
+            assert conn.execute(query).all() == written
+    finally:
+        engine.dispose()
 
 
 def test_a_store_of_an_older_schema_version_is_refused(store_url):

@@ -16,9 +16,11 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archiver import schema
 from archiver.clean import normalise_subject, split_body
 from archiver.errors import ParseError
 from archiver.models import RawMessage, ThreadInput
@@ -315,6 +317,52 @@ def test_reference_loop_through_every_message_keeps_them_all():
     items = [ThreadInput(message_id=f"m{i}", refs=(f"m{(i + 1) % n}",), subject_norm="loop",
                          is_reply=True, date=BASE, order=i) for i in range(n)]
     assert_one_tree_per_thread(thread(items), items)
+
+
+# --- threading per batch ------------------------------------------------------------------------
+# Per message: subject (two subjects, a post or a reply to it), day (or undated), hour, and
+# references (to earlier messages of the case, or to a missing one).
+mail_case = st.lists(st.tuples(st.sampled_from(["A", "Re: A", "Re: A", "B", "Re: B"]),
+                               st.one_of(st.none(), st.integers(1, 4)), st.sampled_from([10, 11]),
+                               st.lists(st.integers(-2, 30), max_size=2)),
+                     min_size=2, max_size=14)
+_cases = iter(range(10**9))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=mail_case, seed=st.randoms(use_true_random=False), cuts=st.sets(st.integers(1, 13), max_size=5))
+def test_threading_per_batch_equals_threading_at_once(shared_store, case, seed, cuts):
+    """Whatever the messages (posts, replies with and without references, a reply dated before
+    its root, undated ones, references to missing messages) and however they are split into
+    batches and ordered, threading each batch as it is stored places every message in the
+    thread that threading them all at once gives it."""
+    from archiver.store import Entry
+
+    tag = f"c{next(_cases)}"   # each example's ids and subjects, apart from the others' in the store
+    ids = [f"{tag}.m{i}@x.example" for i in range(len(case))]
+    mails = []
+    for i, (subject, day, hour, refs) in enumerate(case):
+        named = [ids[r] if 0 <= r < i else f"{tag}.gone{abs(r)}@x.example" for r in refs if r < i]
+        head = f"From: Jane Doe <jane@x.example>\nMessage-ID: <{ids[i]}>\nSubject: {subject} {tag}\n"
+        if day is not None:
+            head += f"Date: Tue, {day:02d} Jan 2013 {hour}:00:00 +0000\n"
+        if named:
+            head += f"References: {' '.join(f'<{r}>' for r in named)}\nIn-Reply-To: <{named[-1]}>\n"
+        data = (head + "\nBody.\n").encode()
+        mails.append(prepare(RawMessage(data=data, kind="eml", location=f"{tag}#{i}"),
+                             hashlib.sha256(data).hexdigest()))
+    seed.shuffle(mails)
+    bounds = [0, *sorted(c for c in cuts if c < len(mails)), len(mails)]
+    for low, high in zip(bounds, bounds[1:]):
+        batch: list[Entry] = mails[low:high]
+        new_ids, _ = shared_store.write_batch("props", batch)
+        shared_store.write_threads(thread(shared_store.thread_inputs(new_ids)))
+    inputs = shared_store.thread_inputs(ids)
+    at_once = {p.message_id: p.thread_id for p in thread(inputs) if not p.dummy}
+    m = schema.messages.c
+    with shared_store.engine.connect() as conn:
+        stored = dict(conn.execute(select(m.message_id, m.thread_id).where(m.message_id.in_(ids))).all())
+    assert stored == at_once
 
 
 class LowRecursionLimit:

@@ -245,11 +245,13 @@ def _dated(mid: str, subject: str, when: str | None, refs: tuple[str, ...] = ())
     return entry((head + "\nBody.\n").encode())
 
 
-@pytest.mark.parametrize("case", ["reply-before-its-root", "undated-posts"])
+@pytest.mark.parametrize("case", ["reply-before-its-root", "undated-posts", "replies-without-a-post",
+                                  "reply-before-a-hosts-root"])
 def test_incremental_subject_grouping_equals_threading_everything_at_once(store, case):
-    """Two cases where a thread's first date is not its host's date: a reply dated before
-    its root, and posts without a date. A new post must still take over the replies without
-    references that threading everything at once gives it."""
+    """Cases where a thread's first date is not its host's date (a reply dated before its
+    root, posts without a date), or where the subject has no post to host its replies without
+    references (each is a thread of its own, and a new post takes all of them, whatever their
+    dates). A new message must still go where threading everything at once puts it."""
     if case == "reply-before-its-root":
         before = [_dated("h0@x.example", "[bestbits] Budget", "Sat, 01 Dec 2012 10:00:00 +0000"),
                   _dated("ha@x.example", "[bestbits] Budget", "Tue, 01 Jan 2013 10:00:00 +0000"),
@@ -257,6 +259,17 @@ def test_incremental_subject_grouping_equals_threading_everything_at_once(store,
                   _dated("r@x.example", "Re: [bestbits] Budget", "Sat, 05 Jan 2013 10:00:00 +0000", ("hb@x.example",)),
                   _dated("x@x.example", "Re: [bestbits] Budget", "Tue, 15 Jan 2013 10:00:00 +0000")]
         new = _dated("n@x.example", "[bestbits] Budget", "Thu, 10 Jan 2013 10:00:00 +0000")
+    elif case == "replies-without-a-post":
+        before = [_dated(f"x{day}@x.example", "Re: [bestbits] Budget", f"{day} Jan 2013 10:00:00 +0000")
+                  for day in (5, 8, 9)]
+        new = _dated("n@x.example", "[bestbits] Budget", "Wed, 02 Jan 2013 10:00:00 +0000")
+    elif case == "reply-before-a-hosts-root":
+        # The stand-in's thread begins on 1 January by its reply's date, but threading sorts it
+        # by its first message (8 January): the 3 January reply belongs to the 7 January post.
+        before = [_dated("p@x.example", "[bestbits] Budget", "Tue, 08 Jan 2013 10:00:00 +0000", ("gone@x.example",)),
+                  _dated("q@x.example", "Re: [bestbits] Budget", "Tue, 01 Jan 2013 10:00:00 +0000", ("gone@x.example", "p@x.example")),
+                  _dated("h@x.example", "[bestbits] Budget", "Mon, 07 Jan 2013 10:00:00 +0000")]
+        new = _dated("n@x.example", "Re: [bestbits] Budget", "Thu, 03 Jan 2013 10:00:00 +0000")
     else:
         before = [_dated("u1@x.example", "[bestbits] Budget", None),
                   _dated("u2@x.example", "[bestbits] Budget", None),
@@ -271,6 +284,10 @@ def test_incremental_subject_grouping_equals_threading_everything_at_once(store,
     assert stored == at_once
     if case == "reply-before-its-root":
         assert stored["x@x.example"] == thread_hash("n@x.example")
+    elif case == "replies-without-a-post":
+        assert {stored[f"x{day}@x.example"] for day in (5, 8, 9)} == {thread_hash("n@x.example")}
+    elif case == "reply-before-a-hosts-root":
+        assert stored["n@x.example"] == thread_hash("h@x.example")
 
 
 def test_a_batch_of_far_apart_dates_rethreads_only_the_threads_active_at_them(store):
