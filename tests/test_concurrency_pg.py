@@ -138,7 +138,10 @@ def snapshot(url: str) -> dict:
                 "messages": conn.execute(select(func.count()).select_from(s.messages)).scalar_one(),
                 "placements": rows(select(m.message_id, m.thread_id, m.parent_id, m.depth)),
                 "dummies": rows(select(s.dummies)),
-                "threads": rows(select(s.threads)),
+                # A thread's host_order is its head's row id, which the order of storing
+                # gives: compared as the head's Message-ID.
+                "threads": rows(select(*(c for c in s.threads.c if c.name != "host_order"), m.message_id)
+                                .join(s.messages, m.id == s.threads.c.host_order)),
                 "thread_topics": {(t, topic, round(w, 9)) for t, topic, w in conn.execute(select(s.thread_topics))},
                 "memberships": rows(select(s.lists.c.name, m.message_id)
                                     .join(s.message_lists, ml.list == s.lists.c.id)
