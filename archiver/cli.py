@@ -26,6 +26,7 @@ from .fetch import credentials_for, fetch_archive, lines, load_lists
 from .fetch import sync as run_sync
 from .pipeline import ingest as run_ingest
 from .pipeline import evaluate_tagger, rebuild_index, update_index
+from .pipeline import rethread as rethread_all
 from .pipeline import retag as retag_all
 from .topics import format_evaluation
 from .pseudonym import SALT_ENV, Pseudonymiser, load_opt_out
@@ -60,7 +61,7 @@ def _writer_lock(data):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise ArchiverError("another ingest, retag or reindex is writing to this data directory; "
+        raise ArchiverError("another ingest, retag, rethread or reindex is writing to this data directory; "
                             "run this when it has finished") from None
     return handle
 
@@ -368,6 +369,20 @@ def retag(ctx: click.Context) -> None:
     with _archive(ctx, write=True) as archive:
         result = retag_all(archive)
     click.echo(f"re-tagged {result['messages']} messages: {result['changed']} changed, "
+               f"{result['indexed']} re-indexed")
+
+
+@main.command()
+@click.pass_context
+def rethread(ctx: click.Context) -> None:
+    """Thread every stored message again, as an ingest threads a batch (after an upgrade that
+    changes threading); only what moved is written and re-indexed.
+
+    Example: archiver rethread
+    """
+    with _archive(ctx, write=True) as archive:
+        result = rethread_all(archive)
+    click.echo(f"re-threaded {result['messages']} messages: {result['moved']} placements changed, "
                f"{result['indexed']} re-indexed")
 
 

@@ -283,10 +283,11 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
     return built
 
 
-def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
-    """Re-thread the threads that newly stored messages touch (memory bounded by those threads)."""
+def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> int:
+    """Re-thread the threads that newly stored messages touch (memory bounded by those
+    threads); return how many messages moved."""
     if not new_ids:
-        return
+        return 0
     started = perf_counter()
     depth = int(config.get("max_thread_depth"))
     pins = overrides()
@@ -302,10 +303,12 @@ def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> None:
     # two writes would leave threads with the topics of what they were, and no later ingest
     # would look at them again; and an ingester on another list threads before or after
     # this step, never in the middle of it (Store.rethread).
-    report.rethreaded += store.rethread(new_ids, lambda inputs: thread(inputs, max_depth=depth),
-                                        topics=topics)
+    threaded, moved = store.rethread(new_ids, lambda inputs: thread(inputs, max_depth=depth),
+                                     topics=topics)
+    report.rethreaded += threaded
     report.timings["thread"] += perf_counter() - started - tagging[0]
     report.timings["topics"] += tagging[0]
+    return moved
 
 
 def retag_threads(store: Store, thread_ids: list[str]) -> None:
@@ -329,6 +332,22 @@ def retag(archive: Archive, chunk: int = 2000) -> dict:
     retag_threads(store, store.thread_ids())
     indexed = update_index(archive) if archive.index is not None else 0
     return {"messages": seen, "changed": changed, "indexed": indexed}
+
+
+def rethread(archive: Archive, batch_size: int | None = None) -> dict:
+    """Thread every stored message again, a batch at a time in row order as an ingest does
+    (after an upgrade that changes threading, such as revision 0003); only placements that
+    moved are written, and the index is brought up to date with what moved."""
+    store = archive.store
+    size = int(batch_size or config.get("batch_size"))
+    report = IngestReport()
+    after = seen = moved = 0
+    while rows := store.unindexed(after=after, limit=size, every=True):   # every row, in order
+        after = rows[-1][0]
+        seen += len(rows)
+        moved += _rethread(store, [mid for _, mid in rows], report)
+    indexed = update_index(archive) if archive.index is not None else 0
+    return {"messages": seen, "moved": moved, "indexed": indexed}
 
 
 def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport,

@@ -22,7 +22,6 @@ from .errors import StoreError
 from .ids import message_hash, person_key
 from .migrations import prepare as prepare_schema
 from .models import Message, Placement, RawMessage, ThreadInput
-from .sqltime import by_date
 
 CHUNK = 500  # bound on IN (...) lists: SQLite allows 32,766 parameters, PostgreSQL 65,535
 # Keys of PostgreSQL advisory locks (per database; "archthr" and "archidx" in ASCII, apart from
@@ -373,10 +372,10 @@ class Store:
 
     def rethread(self, new_ids: list[str], place: Callable[[list[ThreadInput]], list[Placement]],
                  topics: Callable[[dict[str, list[dict[str, float]]]],
-                                  dict[str, dict[str, float]]] | None = None) -> int:
+                                  dict[str, dict[str, float]]] | None = None) -> tuple[int, int]:
         """Re-thread what new messages touch in one transaction: read the threading inputs,
         place them (place is the threader), write what moved (as write_threads). Return how
-        many messages were threaded.
+        many messages were threaded, and how many of them moved.
 
         One threading step runs at a time, in PostgreSQL under an advisory lock. A step reads
         a set of threads (found through references and subjects, not through rows it could
@@ -388,10 +387,9 @@ class Store:
         after the first committed (at READ COMMITTED each statement sees the latest commit;
         REPEATABLE READ would keep the snapshot taken when the lock was asked for). In SQLite
         the transaction holds the file's write lock from its start, to the same effect."""
-        def work(conn: Connection) -> int:
+        def work(conn: Connection) -> tuple[int, int]:
             inputs = self._thread_inputs(conn, new_ids)
-            self._write_threads(conn, place(inputs), topics)
-            return len(inputs)
+            return len(inputs), self._write_threads(conn, place(inputs), topics)
         return self._write(work, index=True, threads=True)
 
     def _thread_inputs(self, conn: Connection, new_ids: list[str]) -> list[ThreadInput]:
@@ -420,8 +418,12 @@ class Store:
                                         .where(r.ref_id.in_(part))):
                 wanted.add(pk)
                 threads.add(tid)
+        whole: set[str] = set()   # subjects every thread of which is an input already
         for key, dates in hosts.items():
-            threads.update(self._subject_threads(conn, key, dates))
+            found, entire = self._subject_threads(conn, key, dates)
+            threads.update(found)
+            if entire:
+                whole.add(key)
         threads.discard(None)
         for part in _chunks(sorted(threads)):
             wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
@@ -433,7 +435,8 @@ class Store:
         for part in _chunks(sorted(wanted)):
             for subject, date, pk in conn.execute(select(m.subject_norm, m.date, m.id).where(m.id.in_(part))
                                                   .where(m.is_reply, m.refs == "")):
-                others.update(self._host_threads(conn, subject, date, pk, threads))
+                if subject.lower() not in whole:
+                    others.update(self._host_threads(conn, subject, date, pk, threads))
         others -= threads | {None}
         for part in _chunks(sorted(others)):
             wanted.update(conn.execute(select(m.id).where(m.thread_id.in_(part))).scalars())
@@ -458,37 +461,39 @@ class Store:
                       if tid not in besides][:1]
         return found
 
-    def _subject_threads(self, conn: Connection, key: str, dates: list[datetime | None]) -> list[str]:
+    def _subject_threads(self, conn: Connection, key: str, dates: list[datetime | None]) -> tuple[list[str], bool]:
         """Return the threads whose replies without references new messages of this subject
-        may take over. Such a reply lives in its host's thread, and a new message can only
-        take the replies dated after it from a thread begun before it: so, for each run of
-        the new messages' dates, the threads of the subject that hold a message dated from
-        the run's start on and began by its end (and the subject's first thread, host of
-        replies older than every thread, and its undated threads). Bounded by the batch's
-        dates, not by how often a subject recurs. Undated messages sort before all others:
-        with one among the new messages, every thread of the subject."""
+        may take over, and whether they are all the subject's threads. Such a reply lives in
+        its host's thread, and a new message can only take the replies dated after it from a
+        host that sorts before it (by host_date, as thread.py sorts hosts): so, for each run
+        of the new messages' dates, the threads of the subject that hold a message dated from
+        the run's start on and whose host sorts by its end (and the subject's first thread,
+        host of replies older than every thread, and its undated threads). Bounded by the
+        batch's dates, not by how often a subject recurs. Undated messages sort before all
+        others: with one among the new messages, every thread of the subject."""
         t, m = s.threads.c, s.messages.c
         same = select(t.thread_id).where(t.subject_key == key)
         known = [d for d in dates if d is not None]
         if len(known) < len(dates):
-            return list(conn.execute(same).scalars())
+            return list(conn.execute(same).scalars()), True
         head = conn.execute(select(t.thread_id, t.root_id).where(t.subject_key == key)
                             .order_by(t.host_date, t.host_order).limit(1)).first()
         if head is None:
-            return []
+            return [], True
         # A subject with no post to host its replies without references leaves each of them a
         # thread of its own, whatever its date, and a new post takes every one: so when the
         # first thread's root is such a reply (as then every thread's is), all of them.
         if conn.execute(select(m.id).where(m.message_id == head.root_id, m.is_reply, m.refs == "")).first():
-            return list(conn.execute(same).scalars())
+            return list(conn.execute(same).scalars()), True
         first = [head.thread_id]
         # Ranges of one index each, not one query with OR: undated threads, then for each run of
         # new dates those active within it, which (subject, last date) finds without reading
         # every thread of a common subject.
         found = first + list(conn.execute(same.where(t.first_date.is_(None))).scalars())
         for low, high in _date_runs(known):
-            found += conn.execute(same.where(t.last_date >= low, t.first_date <= high)).scalars()
-        return found
+            # host_date, not first_date: an undated root sorts first, whatever its replies' dates.
+            found += conn.execute(same.where(t.last_date >= low, t.host_date <= high)).scalars()
+        return found, False
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:
         m = s.messages.c
@@ -508,7 +513,8 @@ class Store:
         the topics of what it was before, which nothing would mend."""
         self._write(lambda conn: self._write_threads(conn, placements, topics), index=True, threads=True)
 
-    def _write_threads(self, conn: Connection, placements: list[Placement], topics) -> None:
+    def _write_threads(self, conn: Connection, placements: list[Placement], topics) -> int:
+        """Write placements (see write_threads); return how many messages moved."""
         m = s.messages.c
         real = [p for p in placements if not p.dummy]
         placed: dict[str, tuple] = {}
@@ -548,6 +554,7 @@ class Store:
         if topics is not None:
             tags = self._tags_by_thread(conn, affected)
             self._write_thread_topics(conn, topics(tags), gone=set(affected) - set(tags))
+        return len(moved)
 
     def _summarise(self, conn: Connection, thread_ids: list[str]) -> None:
         m = s.messages.c
@@ -562,7 +569,7 @@ class Store:
             hosted: dict[str, datetime] = {}
             for tid, pk, depth, date in conn.execute(
                     select(m.thread_id, m.id, m.depth, m.date).where(m.thread_id.in_(part))
-                    .order_by(m.thread_id, m.depth, by_date(m.date), m.id)):
+                    .order_by(m.thread_id, m.depth, func.coalesce(m.date, UNDATED), m.id)):
                 if tid not in first:
                     first[tid], hosted[tid] = pk, date or UNDATED
             roots = dict(conn.execute(select(m.thread_id, m.message_id)

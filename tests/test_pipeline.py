@@ -399,3 +399,27 @@ def test_an_ingest_gives_only_its_own_connections_a_larger_page_cache(tmp_path, 
     finally:
         store.close()
         reader.close()
+
+
+def test_rethread_mends_a_reply_threading_once_put_in_the_wrong_thread(store, tmp_path):
+    """`archiver rethread` threads every message again: a reply without references that an
+    earlier archiver left in a thread of its own (as revision 0003 mends) joins its host, and
+    the index is brought up to date with the move; a second run moves nothing."""
+    from archiver.pipeline import rethread, update_index
+    from archiver.thread import thread
+
+    archive = Archive(store, index_dir=tmp_path / "whoosh")
+    ingest(store, [write(tmp_path / "a.mbox", mbox(_dated("host@x.example", "Agenda", 1),
+                                                   _dated("stray@x.example", "Re: Agenda", 5)))],
+           "bestbits", archive=archive)
+    right = records(store)["stray@x.example"]["thread_id"]
+    assert right == thread_hash("host@x.example")
+    alone = [i for i in store.thread_inputs(["stray@x.example"]) if i.message_id == "stray@x.example"]
+    store.write_threads(thread(alone))   # threaded without its host, as a batch once could
+    update_index(archive)
+    assert records(store)["stray@x.example"]["thread_id"] == thread_hash("stray@x.example")
+    assert archive.search("agenda", by_thread=True)["total"] == 2   # threads, as the index has them
+    assert rethread(archive, batch_size=1) == {"messages": 2, "moved": 1, "indexed": 1}
+    assert records(store)["stray@x.example"]["thread_id"] == right
+    assert archive.search("agenda", by_thread=True)["total"] == 1
+    assert rethread(archive) == {"messages": 2, "moved": 0, "indexed": 0}

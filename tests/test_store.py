@@ -246,7 +246,7 @@ def _dated(mid: str, subject: str, when: str | None, refs: tuple[str, ...] = ())
 
 
 @pytest.mark.parametrize("case", ["reply-before-its-root", "undated-posts", "replies-without-a-post",
-                                  "reply-before-a-hosts-root"])
+                                  "reply-before-a-hosts-root", "undated-hosts"])
 def test_incremental_subject_grouping_equals_threading_everything_at_once(store, case):
     """Cases where a thread's first date is not its host's date (a reply dated before its
     root, posts without a date), or where the subject has no post to host its replies without
@@ -270,6 +270,14 @@ def test_incremental_subject_grouping_equals_threading_everything_at_once(store,
                   _dated("q@x.example", "Re: [bestbits] Budget", "Tue, 01 Jan 2013 10:00:00 +0000", ("gone@x.example", "p@x.example")),
                   _dated("h@x.example", "[bestbits] Budget", "Mon, 07 Jan 2013 10:00:00 +0000")]
         new = _dated("n@x.example", "Re: [bestbits] Budget", "Thu, 03 Jan 2013 10:00:00 +0000")
+    elif case == "undated-hosts":
+        # Undated posts sort before every dated message, whatever their replies' dates: the
+        # later one hosts the 3 January reply, and a post of 1 January takes it over.
+        before = [_dated("h0@x.example", "[bestbits] Budget", None),
+                  _dated("h1@x.example", "[bestbits] Budget", None),
+                  _dated("a@x.example", "Re: [bestbits] Budget", "Fri, 04 Jan 2013 10:00:00 +0000", ("h0@x.example",)),
+                  _dated("r@x.example", "Re: [bestbits] Budget", "Thu, 03 Jan 2013 10:00:00 +0000")]
+        new = _dated("n@x.example", "[bestbits] Budget", "Tue, 01 Jan 2013 10:00:00 +0000")
     else:
         before = [_dated("u1@x.example", "[bestbits] Budget", None),
                   _dated("u2@x.example", "[bestbits] Budget", None),
@@ -288,6 +296,8 @@ def test_incremental_subject_grouping_equals_threading_everything_at_once(store,
         assert {stored[f"x{day}@x.example"] for day in (5, 8, 9)} == {thread_hash("n@x.example")}
     elif case == "reply-before-a-hosts-root":
         assert stored["n@x.example"] == thread_hash("h@x.example")
+    elif case == "undated-hosts":
+        assert stored["r@x.example"] == thread_hash("n@x.example")
 
 
 def test_a_batch_of_far_apart_dates_rethreads_only_the_threads_active_at_them(store):

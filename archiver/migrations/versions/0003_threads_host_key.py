@@ -37,7 +37,8 @@ def upgrade() -> None:
     m, t = messages.c, threads.c
     # The root, or under a stand-in (no message at depth 0) the earliest of its replies.
     head = (sa.select(m.id).where(m.thread_id == t.thread_id)
-            .order_by(m.depth, m.date.asc().nulls_first(), m.id).limit(1).scalar_subquery())
+            .order_by(m.depth, sa.func.coalesce(m.date, sa.literal(UNDATED, sa.DateTime)), m.id)
+            .limit(1).scalar_subquery())
     op.execute(threads.update().values(host_order=head))
     dated = sa.select(m.date).where(m.id == t.host_order).scalar_subquery()
     op.execute(threads.update().values(host_date=sa.func.coalesce(dated, sa.literal(UNDATED, sa.DateTime))))
