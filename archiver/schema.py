@@ -175,8 +175,10 @@ threads = Table(
     # index on the subject alone (a hash index has one column; a btree refuses long subjects):
     # a subject's few threads are then sorted by date.
     Index("ix_threads_subject_first", "subject_key", "first_date").ddl_if(dialect="sqlite"),
-    # Threading asks for a subject's threads still active from a date on (revision 0002).
-    Index("ix_threads_subject_last", "subject_key", "last_date", "first_date").ddl_if(dialect="sqlite"),
+    # Threading asks for a subject's threads still active from a date on whose host sorts by
+    # another date (revision 0002, with host_date since 0003): both in the index, which SQLite
+    # then prefers to reading every earlier thread of a common subject by host_date.
+    Index("ix_threads_subject_last", "subject_key", "last_date", "host_date").ddl_if(dialect="sqlite"),
     # Threading asks for a subject's first host, and its latest before a reply (revision 0003).
     Index("ix_threads_subject_host", "subject_key", "host_date", "host_order").ddl_if(dialect="sqlite"),
     Index("ix_threads_subject_key", "subject_key", postgresql_using="hash").ddl_if(dialect="postgresql"),

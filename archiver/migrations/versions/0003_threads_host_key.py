@@ -5,7 +5,9 @@ sorts before it, sorting a thread by its root (date, then row id), or under a st
 first reply. Incremental threading looked such hosts up by the thread's first date and id
 instead; a reply dated before its root lowers the first date, and the id is a hash, so a
 batch could leave out the thread that threading everything at once picks. This revision adds
-that key (host_date, host_order) and fills it from the stored threads.
+that key (host_date, host_order), fills it from the stored threads, and (SQLite) indexes
+threads by subject and key, and by subject, last date and host date in place of 0002's
+(subject, last date, first date).
 """
 
 from datetime import datetime
@@ -44,12 +46,18 @@ def upgrade() -> None:
     op.execute(threads.update().values(host_date=sa.func.coalesce(dated, sa.literal(UNDATED, sa.DateTime))))
     if op.get_bind().dialect.name == "sqlite":
         op.create_index("ix_threads_subject_host", "threads", ["subject_key", "host_date", "host_order"])
+        # Threads active from a date on, whose host sorts by another: with host_date in place
+        # of first_date, else SQLite reads a common subject's earlier threads by host_date.
+        op.drop_index("ix_threads_subject_last", "threads")
+        op.create_index("ix_threads_subject_last", "threads", ["subject_key", "last_date", "host_date"])
     _version("8")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.drop_index("ix_threads_subject_host", "threads")
+        op.drop_index("ix_threads_subject_last", "threads")
+        op.create_index("ix_threads_subject_last", "threads", ["subject_key", "last_date", "first_date"])
     with op.batch_alter_table("threads") as batch:
         batch.drop_column("host_order")
         batch.drop_column("host_date")
