@@ -285,7 +285,7 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
 
 def _rethread(store: Store, new_ids: list[str], report: IngestReport) -> int:
     """Re-thread the threads that newly stored messages touch (memory bounded by those
-    threads); return how many messages moved."""
+    threads); return how many placements changed (thread, parent or depth)."""
     if not new_ids:
         return 0
     started = perf_counter()

@@ -375,7 +375,7 @@ class Store:
                                   dict[str, dict[str, float]]] | None = None) -> tuple[int, int]:
         """Re-thread what new messages touch in one transaction: read the threading inputs,
         place them (place is the threader), write what moved (as write_threads). Return how
-        many messages were threaded, and how many of them moved.
+        many messages were threaded, and how many placements changed.
 
         One threading step runs at a time, in PostgreSQL under an advisory lock. A step reads
         a set of threads (found through references and subjects, not through rows it could
@@ -514,7 +514,7 @@ class Store:
         self._write(lambda conn: self._write_threads(conn, placements, topics), index=True, threads=True)
 
     def _write_threads(self, conn: Connection, placements: list[Placement], topics) -> int:
-        """Write placements (see write_threads); return how many messages moved."""
+        """Write placements (see write_threads); return how many changed (thread, parent or depth)."""
         m = s.messages.c
         real = [p for p in placements if not p.dummy]
         placed: dict[str, tuple] = {}
