@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -844,13 +845,28 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=60000")
     # WAL lets readers (the web app) run while an ingest commits; NORMAL is durable at commit
     # boundaries in WAL mode, which is what a batch needs.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _journal_mode_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
     # Transactions are begun by _sqlite_begin, not by the driver (which begins one only before
     # a write, so that each read statement outside one sees the latest commit).
     dbapi_conn.isolation_level = None
+
+
+def _journal_mode_wal(cursor, wait: float = 60.0) -> None:
+    """Set WAL mode, waiting up to `wait` seconds for a lock. SQLite answers "database is
+    locked" at once, without its busy handler, where waiting could deadlock (a connection
+    that read the new file while another makes the schema in it): tried again until then."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 # New messages of a subject more than this far apart are looked up as separate runs of dates.
