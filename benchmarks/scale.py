@@ -307,7 +307,9 @@ def print_table(results: dict[int, dict]) -> None:
     print("| measure | " + " | ".join(f"{results[n]['messages']:,} messages" for n in sizes) + " |")
     print("| --- |" + " --- |" * len(sizes))
     for name, show in ROWS:
-        print(f"| {name.format(n=NEW_MONTH)} | " + " | ".join(show(results[n]) for n in sizes) + " |")
+        cells = [show(results[n]) for n in sizes]
+        if set(cells) != {"-"}:   # a measure no size has (reindex, unless remeasured) says nothing
+            print(f"| {name.format(n=NEW_MONTH)} | " + " | ".join(cells) + " |")
     stages = sorted({s for n in sizes for s in results[n]["stage_msgs_per_s"]})
     for stage in stages:
         print(f"| stage `{stage}` alone | " + " | ".join(
