@@ -280,7 +280,8 @@ class Store:
             mid = entry.message.message_id
             if entry.raw.archive_url and not (mid in inserted and entry is first[mid]):
                 urls.setdefault(pks[mid], entry.raw.archive_url)
-        self._add_memberships(conn, list_id, set(pks.values()), urls)
+        self._add_memberships(conn, list_id, set(pks.values()), urls,
+                              fresh={pks[mid] for mid in new})
         source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
                         "location": e.raw.location, "envelope": e.raw.envelope,
                         "archive_url": e.raw.archive_url, "seen_at": now,
@@ -321,9 +322,10 @@ class Store:
         self._add_memberships(conn, list_id, set(pks.values()))
 
     def _add_memberships(self, conn: Connection, list_id: int, pks: set[int],
-                         urls: dict[int, str] | None = None) -> None:
+                         urls: dict[int, str] | None = None, fresh: set[int] = frozenset()) -> None:
         """Put messages in a list, and give those that have no archive URL the one in urls.
-        A message new to the list must be indexed again (its lists grew)."""
+        A message new to the list must be indexed again (its lists grew), unless it is fresh:
+        stored in this transaction, so not indexed yet."""
         ml, m = s.message_lists.c, s.messages.c
         urls = urls or {}
         grew: set[int] = set()
@@ -332,7 +334,7 @@ class Store:
                                      [{"message": pk, "list": list_id} for pk in part]).scalars())
         # One pass over the messages' rows, in key order (two passes in two orders could wait
         # in a circle on a re-threading writer's row locks).
-        changed = sorted(grew | set(urls))
+        changed = sorted((grew - fresh) | set(urls))
         if changed:
             grown = bindparam("grew", type_=Boolean)
             conn.execute(update(s.messages).where(m.id == bindparam("pk"))

@@ -126,6 +126,22 @@ def test_same_id_different_bytes_in_one_batch(store):
     assert row.raw_sha256 == first.sha256        # the first version seen is the message
 
 
+def test_a_batchs_later_copy_gives_a_new_message_its_archive_url(store):
+    # The first copy came from an mbox (no URL), a second from the list's web archive.
+    data = eml("url.1@civil.example")
+    first = entry(data, "a.mbox#0")
+    second = entry(data + b"\n", "2012-October/000001.html",
+                   archive_url="http://lists.bestbits.example/2012-October/000001.html")
+    other = entry(eml("url.2@civil.example"), "a.mbox#1")
+    assert store.write_batch("bestbits", [first, second, other]) == (
+        ["url.1@civil.example", "url.2@civil.example"], 1)
+    found = {r.message_id: (r.archive_url, r.indexed)
+             for r in rows(store, s.messages, s.messages.c.message_id, s.messages.c.archive_url,
+                           s.messages.c.indexed)}
+    assert found == {"url.1@civil.example": ("http://lists.bestbits.example/2012-October/000001.html", False),
+                     "url.2@civil.example": (None, False)}
+
+
 def test_rejected_entry_keeps_reason_and_bytes(store):
     junk = b"no headers, only words\n"
     item = entry(junk, location="c.mbox#99")
