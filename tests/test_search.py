@@ -1114,6 +1114,27 @@ def test_a_phrase_is_exact_across_segments_and_replaced_documents(tmp_path, monk
     archive.store.close()
 
 
+def test_searchers_of_one_index_share_their_tables_until_it_changes(tmp_path):
+    # The web gives each server thread an archive and a searcher of its own; what matching
+    # reads whole (columns, dates, live documents) is one copy per process, not one a thread.
+    archive = open_archive(tmp_path / "data")
+    first = [mail(f"n{i}@share.example", f"numbat number {i}.\n", hour=i) for i in range(3)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
+    second = Archive(archive.store, index_dir=tmp_path / "data" / "whoosh")
+    views = [archive.index._view(), second.index._view()]
+    assert views[0] is not views[1] and views[0].searcher is not views[1].searcher
+    assert views[0].tables is views[1].tables
+    assert total(archive, "numbat") == total(second, "numbat") == 3
+    # A redaction only deletes (no new segment): both threads see new tables, shared again.
+    assert archive.store.redact("n1@share.example", "asked by its author")
+    assert update_index(archive) == 1
+    fresh = [archive.index._view(), second.index._view()]
+    assert fresh[0].tables is fresh[1].tables is not views[0].tables
+    assert len(fresh[0].leaves) == len(views[0].leaves) and not fresh[0].all_live
+    assert total(archive, "numbat") == total(second, "numbat") == 2
+    archive.store.close()
+
+
 def test_an_update_commits_a_segment_per_segment_docs_and_replaces_across_them(tmp_path, monkeypatch):
     import archiver.index.build
     monkeypatch.setattr(archiver.index.build, "SEGMENT_DOCS", 3)

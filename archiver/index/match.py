@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime
 
 import numpy
@@ -50,11 +52,73 @@ def _read(matcher, positions: bool):
     return docs, weight, (owner, spots)
 
 
+class _Tables:
+    """What matching reads once per set of segments, as numpy arrays: which documents are
+    live (a replaced message's old copy is not), each column's values as codes, the facets'
+    members, the dates, each text field's lengths. Read-only once made, so one copy serves
+    every thread of a process (see _tables): at 1,000,000 messages it is about 110 MB."""
+
+    def __init__(self, leaves: list, size: int):
+        self.live = numpy.ones(size, bool)
+        for seg, offset in leaves:
+            if seg.has_deletions():
+                dead = numpy.fromiter(seg.deleted_docs_set, numpy.int64)
+                self.live[offset + dead] = False
+        self.all_live = bool(self.live.all())
+        self.columns = {name: _coded(leaves, name) for name in _CODED}
+        self.members = {name: _split(name, self.columns[name][1]) for name in FACETS.values()}
+        self.dates = numpy.concatenate(
+            [_numbers(seg.column_reader("date", translate=False), seg.doc_count_all(), NO_DATE)
+             for seg, _ in leaves] or [numpy.zeros(0, numpy.int64)])
+        self.lengths: dict[str, numpy.ndarray] = {}   # per text field, read when first scored
+
+
+# Tables by the segments they were read from, while some searcher's view holds them.
+_SHARED: weakref.WeakValueDictionary[tuple, _Tables] = weakref.WeakValueDictionary()
+_SHARING = threading.Lock()
+
+
+def _tables(leaves: list, size: int) -> _Tables:
+    """Return the tables of these segments: the web gives each server thread a searcher of its
+    own, and each made its own copy (four at 1,000,000 messages were most of the server's
+    memory). Segments never change, and deletions only grow, so a segment's id, size and
+    number of deletions say what its tables hold."""
+    key = tuple((seg.segment().segment_id(), seg.doc_count_all(), seg.segment().deleted_count(), offset)
+                for seg, offset in leaves)
+    with _SHARING:   # a second thread waits for the first's tables instead of making its own
+        found = _SHARED.get(key)
+        if found is None:
+            found = _SHARED[key] = _Tables(leaves, size)
+        return found
+
+
+def _coded(leaves: list, name: str) -> tuple[numpy.ndarray, list[str]]:
+    """Return each document's value of a column as a code, and the values of the codes."""
+    known: dict[str, int] = {}
+    parts = []
+    for seg, _ in leaves:
+        refs, values = _codes(seg.column_reader(name, translate=False), seg.doc_count_all())
+        mapping = numpy.array([known.setdefault(v, len(known)) for v in values], numpy.int32)
+        parts.append(mapping[refs])
+    return numpy.concatenate(parts or [numpy.zeros(0, numpy.int32)]), list(known)
+
+
+def _split(name: str, values: list[str]):
+    """Return a facet's values (members of comma-joined sets, each once) and, per code,
+    where its members start in `flat` and how many it has."""
+    names: dict[str, int] = {}
+    flat, counts = [], []
+    for value in values:
+        members = [v for v in (value.split(",") if name in MULTI else [value]) if v]
+        flat += [names.setdefault(v, len(names)) for v in members]
+        counts.append(len(members))
+    counts = numpy.array(counts, numpy.int64)
+    return list(names), numpy.cumsum(counts) - counts, counts, numpy.array(flat, numpy.int64)
+
+
 class _View:
-    """What matching needs of one searcher, read once per searcher: the segments and where
-    their document numbers start, which documents are live (a replaced message's old copy is
-    not), each column's values as codes, each text field's lengths; postings are read per
-    query (nothing of a query's result is kept)."""
+    """What matching needs of one searcher: its reader and segments (postings are read per
+    query through them, so a view is one thread's), and the tables it shares (_Tables)."""
 
     def __init__(self, searcher):
         self.searcher = searcher
@@ -62,40 +126,9 @@ class _View:
         self.schema = reader.schema
         self.leaves = list(reader.leaf_readers())
         self.size = reader.doc_count_all()
-        self.live = numpy.ones(self.size, bool)
-        for seg, offset in self.leaves:
-            if seg.has_deletions():
-                dead = numpy.fromiter(seg.deleted_docs_set, numpy.int64)
-                self.live[offset + dead] = False
-        self.all_live = bool(self.live.all())
-        self.columns = {name: self._coded(name) for name in _CODED}
-        self._members = {name: self._split(name) for name in FACETS.values()}
-        self.dates = numpy.concatenate(
-            [_numbers(seg.column_reader("date", translate=False), seg.doc_count_all(), NO_DATE)
-             for seg, _ in self.leaves] or [numpy.zeros(0, numpy.int64)])
-        self._lengths: dict[str, numpy.ndarray] = {}
-
-    def _coded(self, name: str) -> tuple[numpy.ndarray, list[str]]:
-        """Return each document's value of a column as a code, and the values of the codes."""
-        known: dict[str, int] = {}
-        parts = []
-        for seg, _ in self.leaves:
-            refs, values = _codes(seg.column_reader(name, translate=False), seg.doc_count_all())
-            mapping = numpy.array([known.setdefault(v, len(known)) for v in values], numpy.int32)
-            parts.append(mapping[refs])
-        return numpy.concatenate(parts or [numpy.zeros(0, numpy.int32)]), list(known)
-
-    def _split(self, name: str):
-        """Return a facet's values (members of comma-joined sets, each once) and, per code,
-        where its members start in `flat` and how many it has."""
-        names: dict[str, int] = {}
-        flat, counts = [], []
-        for value in self.columns[name][1]:
-            members = [v for v in (value.split(",") if name in MULTI else [value]) if v]
-            flat += [names.setdefault(v, len(names)) for v in members]
-            counts.append(len(members))
-        counts = numpy.array(counts, numpy.int64)
-        return list(names), numpy.cumsum(counts) - counts, counts, numpy.array(flat, numpy.int64)
+        self.tables = tables = _tables(self.leaves, self.size)
+        self.live, self.all_live = tables.live, tables.all_live
+        self.columns, self._members, self.dates = tables.columns, tables.members, tables.dates
 
     def facet(self, name: str, docs: numpy.ndarray, by_thread: bool) -> list[tuple[str, int]]:
         """Count a facet's values over the matches, in numpy over codes: messages, or (one
@@ -124,7 +157,7 @@ class _View:
         return ranked[:15]
 
     def lengths(self, fieldname: str) -> numpy.ndarray:
-        found = self._lengths.get(fieldname)
+        found = self.tables.lengths.get(fieldname)
         if found is None:
             parts = []
             for seg, _ in self.leaves:
@@ -136,7 +169,7 @@ class _View:
                     raw[:count] = numpy.frombuffer(column._dbfile.get(column._basepos, count),
                                                    numpy.uint8)
                 parts.append(raw)
-            found = self._lengths[fieldname] = _BYTE_LENGTHS[
+            found = self.tables.lengths[fieldname] = _BYTE_LENGTHS[
                 numpy.concatenate(parts or [numpy.zeros(0, numpy.uint8)])]
         return found
 
