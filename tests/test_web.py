@@ -7,7 +7,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from sqlalchemy import select
 
+from archiver import schema as s
 from archiver.ids import person_key
 from archiver.query import Archive
 from archiver.store import Store
@@ -216,6 +218,30 @@ def test_topic_page(client, sample):
     assert any(link.startswith("/person/") for link in found.links)
     assert f"/topic/{topic['slug']}/feed.atom" in found.links
     assert "Most active participants" in html and "Organisations" in html
+
+
+def test_a_topics_threads_are_its_threads_latest_first_on_every_page(sample):
+    # A topic's page walks every thread in date order, or sorts the topic's own threads when
+    # the page is deep in a rare topic: either way the same threads in the same order.
+    t, tt = s.threads.c, s.thread_topics.c
+    total = sample.stats()["threads"]
+    walked = sorted_ = 0
+    for topic in sample.topics():
+        with sample.store.engine.connect() as conn:
+            rows = conn.execute(select(t.thread_id, t.last_date).join(s.thread_topics, tt.thread_id == t.thread_id)
+                                .where(tt.topic == topic["slug"])).all()
+        # Latest activity first, undated last, ties by thread id.
+        expected = [tid for tid, _ in sorted(sorted(rows), key=lambda r: (r[1] is None, r[1] and -r[1].timestamp()))]
+        assert topic["threads"] == len(expected)
+        for limit, offset in ((1, 0), (3, 2), (5, 0), (30, 0), (7, 21), (30, 30)):
+            found = sample.threads(topic=topic["slug"], limit=limit, offset=offset)
+            assert found["total"] == len(expected)
+            assert [x["thread_id"] for x in found["threads"]] == expected[offset:offset + limit]
+            if (offset + limit) * total <= len(expected) ** 2:
+                walked += 1
+            else:
+                sorted_ += 1
+    assert walked and sorted_
 
 
 def test_person_page_shows_own_words_only(client, sample):
