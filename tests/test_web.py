@@ -244,6 +244,23 @@ def test_a_topics_threads_are_its_threads_latest_first_on_every_page(sample):
     assert walked and sorted_
 
 
+def test_a_topics_participants_and_weeks_count_its_tagged_messages(sample):
+    from collections import Counter
+    from datetime import timedelta
+    m, mt = s.messages.c, s.message_topics.c
+    for topic in sample.topics():
+        with sample.store.engine.connect() as conn:
+            rows = conn.execute(select(m.from_key, m.date).join(s.message_topics, mt.message == m.id)
+                                .where(mt.topic == topic["slug"])).all()
+        found = sample.topic(topic["slug"])
+        people = Counter(key for key, _ in rows if key)
+        # The most active first, ties by key.
+        assert [(p["key"], p["messages"]) for p in found["participants"]] == \
+            sorted(people.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
+        weeks = Counter((d.date() - timedelta(days=d.weekday())).isoformat() for _, d in rows if d)
+        assert {w["week"]: w["messages"] for w in found["weeks"]} == weeks
+
+
 def test_person_page_shows_own_words_only(client, sample):
     top = sample.top_participants(1)[0]
     html = page(client, f"/person/{top['key']}/")
