@@ -49,6 +49,9 @@ class Archive(Browse):
 
     def lists(self) -> list[dict]:
         """Return each list with its message count."""
+        return [dict(row) for row in self._counted(("lists",), self._lists)]
+
+    def _lists(self) -> list[dict]:
         ml = s.message_lists.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(s.lists.c.name, func.count(ml.message))
@@ -58,6 +61,10 @@ class Archive(Browse):
 
     def stats(self) -> dict:
         """Return counts of lists, messages, threads, participants, rejects, and the date range."""
+        found = self._counted(("stats",), self._stats)
+        return {**found, "lists": [dict(row) for row in found["lists"]]}
+
+    def _stats(self) -> dict:
         m = s.messages.c
         with self.engine.connect() as conn:
             one = lambda q: conn.execute(q).scalar_one()  # noqa: E731

@@ -41,7 +41,7 @@ def _unescape_nul(value):
 
 
 metadata = MetaData()
-SCHEMA_VERSION = 8   # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 9   # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -182,6 +182,21 @@ threads = Table(
     # Threading asks for a subject's first host, and its latest before a reply (revision 0003).
     Index("ix_threads_subject_host", "subject_key", "host_date", "host_order").ddl_if(dialect="sqlite"),
     Index("ix_threads_subject_key", "subject_key", postgresql_using="hash").ddl_if(dialect="postgresql"),
+)
+
+# A thread's messages in each list: how many (redacted ones left out), the first and the last
+# date (revision 0004). A list's page is its threads by latest activity there; grouping the
+# list's every message for that took 2 s at 1,000,000 messages. Written with the thread's
+# summary, when a message already threaded joins another list, and when one is redacted.
+thread_lists = Table(
+    "thread_lists", metadata,
+    Column("thread_id", String(32), primary_key=True),
+    Column("list", Integer, ForeignKey("lists.id"), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("first_date", DateTime, nullable=True),
+    Column("last_date", DateTime, nullable=True),
+    Index("ix_thread_lists_last", "list", "last_date", "thread_id"),
+    sqlite_with_rowid=False,
 )
 
 # Agenda topics of a message (from its own words) and of a thread (weighted, overrides applied).

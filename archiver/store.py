@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from sqlalchemy import (Boolean, Integer, Text, bindparam, case, cast, create_engine, event, func, or_,
                         select, true, tuple_, update)
@@ -332,6 +332,16 @@ class Store:
         for part in _chunks(sorted(pks)):
             grew.update(conn.execute(self._insert_ignore(s.message_lists).returning(ml.message),
                                      [{"message": pk, "list": list_id} for pk in part]).scalars())
+        # A threaded message new to the list changes its thread's counts there. Counted under
+        # the threading lock (PostgreSQL): a re-threading writer counts the same threads, and
+        # this is before any row of messages is updated here, which it may be waiting for.
+        joined = sorted(grew - fresh)
+        threaded = {tid for part in _chunks(joined) for tid in conn.execute(
+            select(m.thread_id).where(m.id.in_(part), m.thread_id.is_not(None))).scalars()}
+        if threaded:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(THREADING_LOCK)))
+            self._summarise_lists(conn, threaded)
         # One pass over the messages' rows, in key order (two passes in two orders could wait
         # in a circle on a re-threading writer's row locks).
         changed = sorted((grew - fresh) | set(urls))
@@ -554,6 +564,7 @@ class Store:
         # A thread nothing moved in or out of keeps its summary, stand-ins and topics; one
         # that lost all its messages keeps none.
         self._summarise(conn, affected)
+        self._summarise_lists(conn, affected)
         if topics is not None:
             tags = self._tags_by_thread(conn, affected)
             self._write_thread_topics(conn, topics(tags), gone=set(affected) - set(tags))
@@ -587,6 +598,19 @@ class Store:
                              "host_date": hosted[tid], "host_order": first[tid]})
         if rows:
             conn.execute(s.threads.insert(), rows)
+
+    def _summarise_lists(self, conn: Connection, thread_ids: Iterable[str]) -> None:
+        """Count these threads' messages in each list anew (thread_lists), leaving out the
+        redacted ones, as a list's page does."""
+        m, ml, tl = s.messages.c, s.message_lists.c, s.thread_lists.c
+        for part in _chunks(sorted(set(thread_ids))):
+            conn.execute(s.thread_lists.delete().where(tl.thread_id.in_(part)))
+            conn.execute(s.thread_lists.insert().from_select(
+                ["thread_id", "list", "size", "first_date", "last_date"],
+                select(m.thread_id, ml.list, func.count(), func.min(m.date), func.max(m.date))
+                .join(s.message_lists, ml.message == m.id)
+                .where(m.thread_id.in_(part), m.message_id.not_in(select(s.redactions.c.message_id)))
+                .group_by(m.thread_id, ml.list)))
 
     # --- topics -------------------------------------------------------------------------
     def message_tags_by_thread(self, thread_ids: list[str]) -> dict[str, list[dict[str, float]]]:
@@ -717,11 +741,12 @@ class Store:
     def redact(self, message_id: str, reason: str, expunge: bool = False) -> bool:
         """Hide a message (and with expunge, delete its raw bytes and texts); log it. Return
         False when no such message is stored. The row stays, so it can never come back."""
-        return self._write(lambda conn: self._redact(conn, message_id, reason, expunge), index=True)
+        return self._write(lambda conn: self._redact(conn, message_id, reason, expunge), index=True,
+                           threads=True)   # it changes its thread's counts (thread_lists)
 
     def _redact(self, conn: Connection, message_id: str, reason: str, expunge: bool) -> bool:
         m, r = s.messages.c, s.redactions.c
-        row = conn.execute(select(m.id, m.raw_sha256).where(m.message_id == message_id)).first()
+        row = conn.execute(select(m.id, m.raw_sha256, m.thread_id).where(m.message_id == message_id)).first()
         if row is None:
             return False
         # The latest redaction's reason wins; one of the same message at once waits for it.
@@ -737,6 +762,8 @@ class Store:
                          .values(data=pack(b""), size=0))
         # The index must drop it: the next index update deletes what is redacted.
         conn.execute(update(s.messages).where(m.id == row.id).values(indexed=False))
+        if row.thread_id is not None:
+            self._summarise_lists(conn, [row.thread_id])
         return True
 
     def redactions(self) -> list[dict]:

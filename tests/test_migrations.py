@@ -193,6 +193,46 @@ def test_revision_0003_gives_stored_threads_their_host_keys(store_url):
         engine.dispose()
 
 
+def test_revision_0004_counts_stored_threads_in_each_list(store_url):
+    """A store made before revision 0004 gets each thread's count and dates in each list
+    (redacted messages left out), as the store itself writes them."""
+    from archiver.thread import thread
+
+    url = store_url()
+    store = Store(url)
+    try:
+        first, _ = store.write_batch("bestbits", [entry(data) for data in [
+            eml("root@y.example", subject="Budget", hour=9),
+            eml("reply@y.example", subject="Re: Budget", refs=("root@y.example",), hour=10),
+            eml("hidden@y.example", subject="Re: Budget", refs=("root@y.example",), hour=12),
+            eml("other@y.example", subject="Visas", hour=11)]])
+        crossed = eml("cross@y.example", subject="Re: Budget", refs=("root@y.example",), hour=13)
+        second, _ = store.write_batch("governance", [entry(crossed)])
+        store.write_threads(thread(store.thread_inputs(first + second)))
+        store.write_batch("bestbits", [entry(crossed)])   # the cross-post, seen again on the other list
+        store.redact("hidden@y.example", "asked by its author")
+    finally:
+        store.close()
+    t, ls = s.thread_lists.c, s.lists.c
+    query = (select(ls.name, t.size, t.first_date, t.last_date).join(s.lists, ls.id == t.list)
+             .order_by(ls.name, t.size))
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            written = conn.execute(query).all()
+        assert [tuple(row) for row in written] == [   # +0200 in the Date headers
+            ("bestbits", 1, datetime(2012, 10, 2, 9), datetime(2012, 10, 2, 9)),
+            ("bestbits", 3, datetime(2012, 10, 2, 7), datetime(2012, 10, 2, 11)),
+            ("governance", 1, datetime(2012, 10, 2, 11), datetime(2012, 10, 2, 11))]
+        migrations.downgrade(url, "0003")
+        assert "thread_lists" not in inspect(engine).get_table_names()
+        migrations.upgrade(url)
+        with engine.connect() as conn:
+            assert conn.execute(query).all() == written
+    finally:
+        engine.dispose()
+
+
 def test_a_store_of_an_older_schema_version_is_refused(store_url):
     url = store_url()
     made_before_alembic(url, version="5")

@@ -116,6 +116,23 @@ def test_cross_posts_are_one_message_in_both_lists(records, truth):
         assert {s["list"] for s in record["sources"]} == set(t["lists"])
 
 
+def test_each_threads_counts_in_each_list_are_its_messages_there(sample_archive):
+    # Kept per thread and list as threading moves messages and cross-posts join a list, equal
+    # to grouping the messages (the list pages read these counts, not the messages).
+    from sqlalchemy import func, select
+
+    from archiver import schema as s
+    m, ml, tl = s.messages.c, s.message_lists.c, s.thread_lists.c
+    with sample_archive.store.engine.connect() as conn:
+        kept = conn.execute(select(tl.thread_id, tl.list, tl.size, tl.first_date, tl.last_date)).all()
+        grouped = conn.execute(
+            select(m.thread_id, ml.list, func.count(), func.min(m.date), func.max(m.date))
+            .join(s.message_lists, ml.message == m.id).where(m.thread_id.is_not(None))
+            .group_by(m.thread_id, ml.list)).all()
+    assert len(kept) > len({row[0] for row in kept})       # cross-posts: threads in both lists
+    assert sorted(map(tuple, kept)) == sorted(map(tuple, grouped))
+
+
 def test_archive_urls_come_from_the_article_pages(records, truth):
     for t in truth:
         if t["message_id"]:

@@ -142,6 +142,48 @@ def test_a_batchs_later_copy_gives_a_new_message_its_archive_url(store):
                      "url.2@civil.example": (None, False)}
 
 
+def test_an_archives_counts_are_kept_until_its_next_write(store_url):
+    # Counts over a whole archive are kept per store and generation: a write shows at once,
+    # and another store at the same generation has counts of its own.
+    first, second = Store(store_url("first")), Store(store_url("second"))
+    try:
+        first.write_batch("bestbits", [entry(eml("count.1@civil.example"))])
+        second.write_batch("governance", [entry(eml("count.2@civil.example")),
+                                          entry(eml("count.3@civil.example"), "test#1")])
+        ones, twos = Archive(first), Archive(second)
+        assert first.generation() == second.generation()
+        assert (ones.stats()["messages"], twos.stats()["messages"]) == (1, 2)
+        assert [x["name"] for x in ones.lists()] == ["bestbits"]
+        ones.stats()["lists"].clear()          # a caller's copy: what is kept stays whole
+        first.write_batch("bestbits", [entry(eml("count.4@civil.example"))])
+        assert ones.stats()["messages"] == 2 and ones.lists() == [{"name": "bestbits", "messages": 2}]
+        assert [x["messages"] for x in ones.months()] == [2]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_lists_page_leaves_out_redacted_messages_and_shows_a_cross_post_once_threaded(store):
+    items = [entry(eml("page.1@civil.example", subject="Budget", hour=9)),
+             entry(eml("page.2@civil.example", subject="Re: Budget", refs=("page.1@civil.example",), hour=10)),
+             entry(eml("page.3@civil.example", subject="Visas", hour=11), "test#1")]
+    new_ids, _ = store.write_batch("bestbits", items)
+    store.write_threads(thread(store.thread_inputs(new_ids)))
+    archive = Archive(store)
+
+    def page(name: str) -> list[tuple[str, int, str]]:
+        found = archive.threads(list_name=name)
+        assert found["total"] == len(found["threads"])
+        return [(t["subject"], t["matching"], t["matching_last"]) for t in found["threads"]]
+    assert page("bestbits") == [("Visas", 1, "2012-10-02T09:00:00Z"), ("Budget", 2, "2012-10-02T08:00:00Z")]
+    assert page("governance") == []
+    store.write_batch("governance", [items[1]])       # the reply, cross-posted, already threaded
+    assert page("governance") == [("Budget", 1, "2012-10-02T08:00:00Z")]
+    assert store.redact("page.2@civil.example", "asked by its author")
+    assert page("bestbits") == [("Visas", 1, "2012-10-02T09:00:00Z"), ("Budget", 1, "2012-10-02T07:00:00Z")]
+    assert page("governance") == []
+
+
 def test_rejected_entry_keeps_reason_and_bytes(store):
     junk = b"no headers, only words\n"
     item = entry(junk, location="c.mbox#99")

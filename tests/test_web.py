@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from archiver import schema as s
 from archiver.ids import person_key
@@ -238,6 +238,26 @@ def test_a_topics_threads_are_its_threads_latest_first_on_every_page(sample):
             assert found["total"] == len(expected)
             assert [x["thread_id"] for x in found["threads"]] == expected[offset:offset + limit]
             if (offset + limit) * total <= len(expected) ** 2:
+                walked += 1
+            else:
+                sorted_ += 1
+    assert walked and sorted_
+
+
+def test_a_topics_newest_messages_are_its_newest_either_way(sample):
+    # The topic's feed walks messages newest first, or sorts the topic's own: the same messages.
+    m, mt = s.messages.c, s.message_topics.c
+    with sample.store.engine.connect() as conn:
+        total = conn.execute(select(func.max(m.id))).scalar()
+    walked = sorted_ = 0
+    for topic in sample.topics():
+        with sample.store.engine.connect() as conn:
+            rows = conn.execute(select(m.message_id, m.date, m.id).join(s.message_topics, mt.message == m.id)
+                                .where(mt.topic == topic["slug"])).all()
+        expected = [mid for mid, _, _ in sorted(rows, key=lambda r: (r[1] is None, r[1] and -r[1].timestamp(), -r[2]))]
+        for limit in (1, 5, 30, 200):
+            assert [r["message_id"] for r in sample.latest(topic=topic["slug"], limit=limit)] == expected[:limit]
+            if limit * total <= len(rows) ** 2:
                 walked += 1
             else:
                 sorted_ += 1
