@@ -256,7 +256,7 @@ def search(data: Path, rounds: int) -> dict:
 
 
 def pages(data: Path, args, workers: int = 0, url: str | None = None) -> dict:
-    """Load thread, topic and search pages with wrk against `archiver serve` (workers 0: one
+    """Load thread, topic, list and search pages with wrk against `archiver serve` (workers 0: one
     per core) over the data directory, or over the store at url (which the server is given)."""
     client = "wrk" if shutil.which("wrk") else "python"
     paths, _ = web.page_paths(data, 50, 1, url=url)
@@ -315,7 +315,7 @@ def print_table(results: dict[int, dict]) -> None:
         print(f"| stage `{stage}` alone | " + " | ".join(
             f"{results[n]['stage_msgs_per_s'].get(stage, 0):,.0f} msg/s" for n in sizes) + " |")
     for kind in web.KINDS:
-        if all("pages" in results[n] for n in sizes):
+        if all(kind in results[n].get("pages", {}) for n in sizes):
             print(f"| {kind} page under load, median / 95th percentile | " + " | ".join(
                 f"{results[n]['pages'][kind]['median_ms']:.0f} / {results[n]['pages'][kind]['p95_ms']:.0f} ms"
                 f" ({results[n]['pages'][kind]['errors']} errors)" for n in sizes) + " |")

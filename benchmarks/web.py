@@ -32,7 +32,7 @@ from archiver.query import Archive  # noqa: E402
 from archiver.store import Store  # noqa: E402
 
 AIMS_MS = {"thread": 50, "search": 150}      # 95th percentile aims of the web issue
-KINDS = ("thread", "topic", "search")
+KINDS = ("thread", "topic", "list", "search")
 # Browsers ask for gzip, and the app compresses pages: measure that work too.
 HEADERS = {"Accept-Encoding": "gzip", "User-Agent": "archiver-bench"}
 WRK_SCRIPT = """
@@ -119,6 +119,8 @@ def page_paths(data: Path, threads: int, seed: int, url: str | None = None) -> t
         paths = {
             "thread": [f"/thread/{t['thread_id']}/" for t in chosen],
             "topic": [f"/topic/{t['slug']}/" for t in archive.topics()],
+            # A list's first ten pages of threads, latest activity first.
+            "list": [f"/list/{item['name']}/?page={page}" for item in archive.lists() for page in range(1, 11)],
             "search": [search_path(text, options) for text, options in QUERIES],
         }
     finally:
