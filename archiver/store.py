@@ -332,15 +332,17 @@ class Store:
         for part in _chunks(sorted(pks)):
             grew.update(conn.execute(self._insert_ignore(s.message_lists).returning(ml.message),
                                      [{"message": pk, "list": list_id} for pk in part]).scalars())
-        # A threaded message new to the list changes its thread's counts there. Counted under
-        # the threading lock (PostgreSQL): a re-threading writer counts the same threads, and
-        # this is before any row of messages is updated here, which it may be waiting for.
+        # A threaded message new to the list changes its thread's counts there. Under the
+        # threading lock (PostgreSQL), taken before any row of messages is updated here (a
+        # re-threading writer may be waiting for one): a message another ingester stored and
+        # is threading now is threaded once the lock is ours, and counted here; or it is not
+        # yet, and that writer's threading, after this commits, counts this list too.
         joined = sorted(grew - fresh)
+        if joined and self.engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(THREADING_LOCK)))
         threaded = {tid for part in _chunks(joined) for tid in conn.execute(
             select(m.thread_id).where(m.id.in_(part), m.thread_id.is_not(None))).scalars()}
         if threaded:
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(THREADING_LOCK)))
             self._summarise_lists(conn, threaded)
         # One pass over the messages' rows, in key order (two passes in two orders could wait
         # in a circle on a re-threading writer's row locks).

@@ -143,6 +143,9 @@ def snapshot(url: str) -> dict:
                 "threads": rows(select(*(c for c in s.threads.c if c.name != "host_order"), m.message_id)
                                 .join(s.messages, m.id == s.threads.c.host_order)),
                 "thread_topics": {(t, topic, round(w, 9)) for t, topic, w in conn.execute(select(s.thread_topics))},
+                "thread_lists": rows(select(s.thread_lists.c.thread_id, s.lists.c.name, s.thread_lists.c.size,
+                                            s.thread_lists.c.first_date, s.thread_lists.c.last_date)
+                                     .join(s.lists, s.lists.c.id == s.thread_lists.c.list)),
                 "memberships": rows(select(s.lists.c.name, m.message_id)
                                     .join(s.message_lists, ml.list == s.lists.c.id)
                                     .join(s.messages, m.id == ml.message)),
@@ -259,7 +262,7 @@ def test_two_ingesters_on_two_lists_store_what_one_after_the_other_stores(
     assert found["memberships"] == expected["memberships"]
     assert found["sources"] == expected["sources"] and found["raws"] == expected["raws"]
     assert found["unthreaded"] == []
-    for part in ("placements", "dummies", "threads", "thread_topics"):
+    for part in ("placements", "dummies", "threads", "thread_topics", "thread_lists"):
         assert found[part] == expected[part], (part, sorted(found[part] ^ expected[part])[:6])
 
     # The readers saw the two ingests at work at the same time, and never went back.
