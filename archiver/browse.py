@@ -157,11 +157,15 @@ class Browse:
         if topic:
             where.append(m.thread_id.in_(select(s.thread_topics.c.thread_id)
                                          .where(s.thread_topics.c.topic == topic)))
-        base = self._in_list(select(m.thread_id, func.min(m.date).label("low"),
+        # Where dates bound the rows, grouped by an expression: by the column, SQLite reads
+        # every message in thread order to group them without sorting, in place of the date
+        # range (1.3 s for the last day's threads at 1,000,000 messages; under 1 ms so).
+        thread = func.coalesce(m.thread_id, "") if month or since else m.thread_id
+        base = self._in_list(select(thread.label("thread_id"), func.min(m.date).label("low"),
                                     func.max(m.date).label("high"), func.count().label("n"))
-                             .where(and_(*where)), list_name).group_by(m.thread_id)
-        order = ([by_date(func.min(m.date)), m.thread_id] if oldest_first
-                 else [by_date_desc(func.max(m.date)), m.thread_id])
+                             .where(and_(*where)), list_name).group_by(thread)
+        order = ([by_date(func.min(m.date)), thread] if oldest_first
+                 else [by_date_desc(func.max(m.date)), thread])
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
             rows = conn.execute(base.order_by(*order).limit(limit).offset(offset)).all()

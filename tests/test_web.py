@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -524,3 +525,17 @@ def test_pages_are_the_same_from_sqlite_and_postgresql(web_datas, postgres_serve
     sqlite, postgresql = drawn
     assert list(sqlite) == list(postgresql) and len(sqlite) > 40
     assert [url for url in sqlite if sqlite[url] != postgresql[url]] == []
+
+
+def test_the_page_survey_times_every_kind_of_page(web_data, capsys, monkeypatch):
+    # benchmarks/pages.py: one row per kind of page, each found and served.
+    import benchmarks.pages
+    monkeypatch.setattr(sys, "argv", ["pages.py", "--data", str(web_data)])
+    # Set here so that they are restored after: the script sets them for its process.
+    for name, value in (("ARCHIVE_DATABASE_URL", ""), ("ARCHIVE_DATA_DIR", str(web_data)),
+                        ("ARCHIVE_SEARCH_RATE", "100000 per minute"), ("ARCHIVE_EXPORT_RATE", "100000 per minute")):
+        monkeypatch.setenv(name, value)
+    benchmarks.pages.main()
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]
+    assert len(rows) == len(benchmarks.pages.page_paths(web_data)) > 15
+    assert {row[1] for row in rows} == {"200"}, rows
