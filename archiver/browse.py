@@ -580,9 +580,12 @@ class Browse:
         replies = select(m.id, m.msg_hash, m.date, m.from_key, m.from_name, m.from_address, m.subject,
                          m.thread_id, m.parent_id).where(
             m.thread_id.in_(theirs), m.parent_id.in_(mine), m.from_key != key, _shown(m, self.hidden))
-        # Bounded: a prolific writer's page lists the latest replies, not all of them.
-        total_replies = conn.execute(select(func.count()).select_from(replies.subquery())).scalar_one()
-        rows = conn.execute(replies.order_by(by_date_desc(m.date), m.id.desc()).limit(1000)).all()
+        # Bounded: a prolific writer's page lists the latest replies, not all of them. Counted
+        # in the same pass (a window over every reply, before the limit): asked apart, the
+        # count read them all again (0.7 s for the most active at 1,000,000 messages).
+        rows = conn.execute(replies.add_columns(func.count().over().label("replies"))
+                            .order_by(by_date_desc(m.date), m.id.desc()).limit(1000)).all()
+        total_replies = rows[0].replies if rows else 0
         repliers: dict[str, dict] = {}
         for r in rows:
             who = repliers.setdefault(r.from_key, {"key": r.from_key, "name": r.from_name or r.from_address.partition("@")[0],
