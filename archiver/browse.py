@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
@@ -85,6 +86,7 @@ def _visible_only(m, hidden: frozenset[str]):
 # topic and stats pages.
 _COUNTS: dict[tuple, object] = {}
 _COUNTS_KEPT = 256
+_COUNTING = threading.Lock()
 
 
 def _walk_pays(reach: int, total: int, tagged: int) -> bool:
@@ -100,12 +102,18 @@ class Browse:
 
     def _counted(self, what: tuple, count: Callable[[], T]) -> T:
         """Return count(), kept until the store's next write (see _COUNTS)."""
-        key = (str(self.engine.url), what, self.hidden, self.store.generation())
+        store, generation = str(self.engine.url), self.store.generation()
+        key = (store, what, self.hidden, generation)
         found = _COUNTS.get(key, _COUNTS)
         if found is _COUNTS:
-            found = _COUNTS[key] = count()
-            while len(_COUNTS) > _COUNTS_KEPT:   # the oldest first: a write made them stale
-                _COUNTS.pop(next(iter(_COUNTS)), None)
+            found = count()
+            with _COUNTING:   # server threads insert at once
+                # Counts of this store's earlier generations are never asked for again.
+                for old in [k for k in _COUNTS if k[0] == store and k[3] != generation]:
+                    del _COUNTS[old]
+                _COUNTS[key] = found
+                while len(_COUNTS) > _COUNTS_KEPT:   # the oldest first
+                    del _COUNTS[next(iter(_COUNTS))]
         return found
 
     # --- lists and months --------------------------------------------------------------------

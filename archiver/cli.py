@@ -376,14 +376,15 @@ def retag(ctx: click.Context) -> None:
 @click.pass_context
 def rethread(ctx: click.Context) -> None:
     """Thread every stored message again, as an ingest threads a batch (after an upgrade that
-    changes threading); only what moved is written and re-indexed.
+    changes threading); only what moved is written and re-indexed. Then count every thread's
+    messages in each list anew.
 
     Example: archiver rethread
     """
     with _archive(ctx, write=True) as archive:
         result = rethread_all(archive)
     click.echo(f"re-threaded {result['messages']} messages: {result['moved']} placements changed, "
-               f"{result['indexed']} re-indexed")
+               f"{result['recounted']} thread counts per list changed, {result['indexed']} re-indexed")
 
 
 @main.command()

@@ -337,7 +337,8 @@ def retag(archive: Archive, chunk: int = 2000) -> dict:
 def rethread(archive: Archive, batch_size: int | None = None) -> dict:
     """Thread every stored message again, a batch at a time in row order as an ingest does
     (after an upgrade that changes threading, such as revision 0003); only placements that
-    moved are written, and the index is brought up to date with what moved."""
+    moved are written, and the index is brought up to date with what moved. Then count every
+    thread in each list anew (the rows that changed are reported)."""
     store = archive.store
     size = int(batch_size or config.get("batch_size"))
     report = IngestReport()
@@ -346,8 +347,9 @@ def rethread(archive: Archive, batch_size: int | None = None) -> dict:
         after = rows[-1][0]
         seen += len(rows)
         moved += _rethread(store, [mid for _, mid in rows], report)
+    recounted = store.recount_lists()
     indexed = update_index(archive) if archive.index is not None else 0
-    return {"messages": seen, "moved": moved, "indexed": indexed}
+    return {"messages": seen, "moved": moved, "recounted": recounted, "indexed": indexed}
 
 
 def _classify(store: Store, batch: list[RawMessage], list_name: str, report: IngestReport,

@@ -601,12 +601,28 @@ class Store:
         if rows:
             conn.execute(s.threads.insert(), rows)
 
-    def _summarise_lists(self, conn: Connection, thread_ids: Iterable[str]) -> None:
+    def recount_lists(self) -> int:
+        """Count every thread's messages in each list anew (thread_lists), as revision 0004
+        filled them; return how many rows changed. What threading, memberships and
+        redactions keep up to date, made whole again (`archiver rethread` ends with it)."""
+        tl = s.thread_lists.c
+        columns = (tl.thread_id, tl.list, tl.size, tl.first_date, tl.last_date)
+
+        def work(conn: Connection) -> int:
+            before = set(map(tuple, conn.execute(select(*columns))))
+            conn.execute(s.thread_lists.delete())
+            self._summarise_lists(conn, conn.execute(select(s.threads.c.thread_id)).scalars(),
+                                  deleted=True)
+            return len(before ^ set(map(tuple, conn.execute(select(*columns)))))
+        return self._write(work, index=True, threads=True)
+
+    def _summarise_lists(self, conn: Connection, thread_ids: Iterable[str], deleted: bool = False) -> None:
         """Count these threads' messages in each list anew (thread_lists), leaving out the
         redacted ones, as a list's page does."""
         m, ml, tl = s.messages.c, s.message_lists.c, s.thread_lists.c
         for part in _chunks(sorted(set(thread_ids))):
-            conn.execute(s.thread_lists.delete().where(tl.thread_id.in_(part)))
+            if not deleted:
+                conn.execute(s.thread_lists.delete().where(tl.thread_id.in_(part)))
             conn.execute(s.thread_lists.insert().from_select(
                 ["thread_id", "list", "size", "first_date", "last_date"],
                 select(m.thread_id, ml.list, func.count(), func.min(m.date), func.max(m.date))

@@ -205,7 +205,8 @@ def test_rethread_threads_every_message_again_and_reports_what_moved(runner, dat
     assert runner.invoke(main, ["--data", str(data), "ingest", str(mailbox), "--list", "bestbits"]).exit_code == 0
     result = runner.invoke(main, ["--data", str(data), "rethread"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "re-threaded 2 messages: 0 placements changed, 0 re-indexed"
+    assert result.stdout.strip() == ("re-threaded 2 messages: 0 placements changed, 0 thread counts per list "
+                                     "changed, 0 re-indexed")
 
 
 def test_every_command_has_help_with_an_example(runner):

@@ -419,7 +419,17 @@ def test_rethread_mends_a_reply_threading_once_put_in_the_wrong_thread(store, tm
     update_index(archive)
     assert records(store)["stray@x.example"]["thread_id"] == thread_hash("stray@x.example")
     assert archive.search("agenda", by_thread=True)["total"] == 2   # threads, as the index has them
-    assert rethread(archive, batch_size=1) == {"messages": 2, "moved": 1, "indexed": 1}
+    assert rethread(archive, batch_size=1) == {"messages": 2, "moved": 1, "recounted": 0, "indexed": 1}
     assert records(store)["stray@x.example"]["thread_id"] == right
     assert archive.search("agenda", by_thread=True)["total"] == 1
-    assert rethread(archive) == {"messages": 2, "moved": 0, "indexed": 0}
+    assert rethread(archive) == {"messages": 2, "moved": 0, "recounted": 0, "indexed": 0}
+    # Counts per list that drifted (here, by hand) are counted anew: a wrong row (as it was
+    # and as it is now) and one left over are three rows that differ.
+    tl = s.thread_lists.c
+    with store.engine.begin() as conn:
+        good = conn.execute(select(s.thread_lists)).all()
+        conn.execute(s.thread_lists.update().values(size=tl.size + 5))
+        conn.execute(s.thread_lists.insert().values(thread_id="x" * 32, list=good[0].list, size=1))
+    assert rethread(archive)["recounted"] == 3
+    with store.engine.connect() as conn:
+        assert conn.execute(select(s.thread_lists)).all() == good

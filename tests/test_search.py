@@ -1135,6 +1135,27 @@ def test_searchers_of_one_index_share_their_tables_until_it_changes(tmp_path):
     archive.store.close()
 
 
+def test_two_copies_of_an_index_never_share_their_tables(tmp_path):
+    # Copies have segments of the same ids; each copy's own deletions must count in it.
+    archive = open_archive(tmp_path / "data")
+    first = [mail(f"c{i}@copy.example", f"quoll number {i}.\n", hour=i) for i in range(3)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
+    archive.store.close()
+    copies = []
+    for name, gone in (("one", "c0@copy.example"), ("two", "c2@copy.example")):
+        shutil.copytree(tmp_path / "data", tmp_path / name)
+        copy = open_archive(tmp_path / name)
+        assert copy.store.redact(gone, "asked by its author") and update_index(copy) == 1
+        copies.append(copy)
+    views = [copy.index._view() for copy in copies]   # both held at once
+    assert views[0].tables is not views[1].tables
+    assert ids(copies[0], "quoll") == {"c1@copy.example", "c2@copy.example"}
+    assert ids(copies[1], "quoll") == {"c0@copy.example", "c1@copy.example"}
+    assert total(copies[0], "quoll") == total(copies[1], "quoll") == 2
+    for copy in copies:
+        copy.store.close()
+
+
 def test_an_update_commits_a_segment_per_segment_docs_and_replaces_across_them(tmp_path, monkeypatch):
     import archiver.index.build
     monkeypatch.setattr(archiver.index.build, "SEGMENT_DOCS", 3)

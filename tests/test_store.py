@@ -142,6 +142,20 @@ def test_a_batchs_later_copy_gives_a_new_message_its_archive_url(store):
                      "url.2@civil.example": (None, False)}
 
 
+def test_a_raw_message_seen_again_on_another_list_counts_in_its_threads_list(store):
+    # The same bytes on a second list (no new message row): add_sources puts the threaded
+    # message in that list, and its thread then counts there.
+    root, reply = (entry(eml("seen.1@civil.example", subject="Budget", hour=9)),
+                   entry(eml("seen.2@civil.example", subject="Re: Budget", refs=("seen.1@civil.example",),
+                             hour=10), "test#1"))
+    new_ids, _ = store.write_batch("bestbits", [root, reply])
+    store.write_threads(thread(store.thread_inputs(new_ids)))
+    store.add_sources("governance", [reply])
+    found = Archive(store).threads(list_name="governance")
+    assert [(t["subject"], t["matching"], t["matching_first"]) for t in found["threads"]] == [
+        ("Budget", 1, "2012-10-02T08:00:00Z")]
+
+
 def test_an_archives_counts_are_kept_until_its_next_write(store_url):
     # Counts over a whole archive are kept per store and generation: a write shows at once,
     # and another store at the same generation has counts of its own.
@@ -158,6 +172,10 @@ def test_an_archives_counts_are_kept_until_its_next_write(store_url):
         first.write_batch("bestbits", [entry(eml("count.4@civil.example"))])
         assert ones.stats()["messages"] == 2 and ones.lists() == [{"name": "bestbits", "messages": 2}]
         assert [x["messages"] for x in ones.months()] == [2]
+        # The earlier generation's counts are dropped, the other store's are kept.
+        from archiver.browse import _COUNTS
+        kept = {(k[0], k[3]) for k in _COUNTS if k[0] in (str(first.engine.url), str(second.engine.url))}
+        assert kept == {(str(first.engine.url), first.generation()), (str(second.engine.url), second.generation())}
     finally:
         first.close()
         second.close()

@@ -78,13 +78,15 @@ _SHARED: weakref.WeakValueDictionary[tuple, _Tables] = weakref.WeakValueDictiona
 _SHARING = threading.Lock()
 
 
-def _tables(leaves: list, size: int) -> _Tables:
-    """Return the tables of these segments: the web gives each server thread a searcher of its
-    own, and each made its own copy (four at 1,000,000 messages were most of the server's
-    memory). Segments never change, and deletions only grow, so a segment's id, size and
-    number of deletions say what its tables hold."""
-    key = tuple((seg.segment().segment_id(), seg.doc_count_all(), seg.segment().deleted_count(), offset)
-                for seg, offset in leaves)
+def _tables(source: tuple, leaves: list, size: int) -> _Tables:
+    """Return the tables of these segments of the index at source (its directory, and the
+    directory's inode): the web gives each server thread a searcher of its own, and each
+    made its own copy (four at 1,000,000 messages were most of the server's memory).
+    Segments never change, and deletions only grow, so a segment's id, size and number of
+    deletions say what its tables hold within one index; the source tells two copies of an
+    index apart, whose segments have the same ids but may have other deletions."""
+    key = (source, *((seg.segment().segment_id(), seg.doc_count_all(), seg.segment().deleted_count(), offset)
+                     for seg, offset in leaves))
     with _SHARING:   # a second thread waits for the first's tables instead of making its own
         found = _SHARED.get(key)
         if found is None:
@@ -120,13 +122,13 @@ class _View:
     """What matching needs of one searcher: its reader and segments (postings are read per
     query through them, so a view is one thread's), and the tables it shares (_Tables)."""
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, source: tuple):
         self.searcher = searcher
         self.reader = reader = searcher.reader()
         self.schema = reader.schema
         self.leaves = list(reader.leaf_readers())
         self.size = reader.doc_count_all()
-        self.tables = tables = _tables(self.leaves, self.size)
+        self.tables = tables = _tables(source, self.leaves, self.size)
         self.live, self.all_live = tables.live, tables.all_live
         self.columns, self._members, self.dates = tables.columns, tables.members, tables.dates
 

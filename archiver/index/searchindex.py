@@ -210,7 +210,7 @@ class SearchIndex:
             return None
         with self._lock:
             if self._cached is None or self._cached.searcher is not searcher:
-                self._cached = _View(searcher)
+                self._cached = _View(searcher, (str(self.path.resolve()), self._inode))
             return self._cached
 
     def _run(self, text: str, sort: str, by_thread: bool, lists: Collection[str] | None = None):
