@@ -322,6 +322,14 @@ def test_stats_page_has_charts_and_tables(client, sample):
     assert html.count("<svg") == 2
     for person in sample.top_participants(5):
         assert person["name"] in html
+    # The table has the chart's columns, one row a week here, each row adding up to its total.
+    weekly = sample.weekly_by_topic()
+    table = re.search(r"<summary>The same numbers as a table</summary>(.*?)</table>", html, re.S).group(1)
+    rows = re.findall(r'<tr><th scope="row">([\d-]+)</th>(.*?)</tr>', table)
+    assert "<th scope=\"col\">Week of</th>" in table and len(rows) >= len(weekly["weeks"])
+    for week, cells in rows:
+        counts = [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', cells)]
+        assert counts[-1] == weekly["totals"].get(week, 0) and counts[-2] <= counts[-1]
 
 
 # --- search --------------------------------------------------------------------------------------

@@ -236,8 +236,11 @@ def stats():
     weekly = archive.weekly_by_topic()
     labels = archive.topic_labels()
     people = archive.top_participants(20)
+    # The table holds the chart's own columns: weeks, or months over a long span (a table of
+    # every week over decades weighed a megabyte).
+    table = charts.weekly_rows(weekly["weeks"], weekly["series"], labels, weekly["totals"])
     return render_template(
-        "browse/stats.html", weekly=weekly, labels=labels, people=people, stats=archive.stats(),
+        "browse/stats.html", table=table, people=people, stats=archive.stats(),
         weekly_chart=charts.weekly(weekly["weeks"], weekly["series"], labels,
                                    "Messages per week by agenda topic", totals=weekly["totals"]),
         people_chart=charts.bars([(p["name"], p["messages"]) for p in people],
