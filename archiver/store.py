@@ -346,7 +346,7 @@ class Store:
             self._summarise_lists(conn, threaded)
         # One pass over the messages' rows, in key order (two passes in two orders could wait
         # in a circle on a re-threading writer's row locks).
-        changed = sorted((grew - fresh) | set(urls))
+        changed = sorted(set(joined) | set(urls))
         if changed:
             grown = bindparam("grew", type_=Boolean)
             conn.execute(update(s.messages).where(m.id == bindparam("pk"))
@@ -611,20 +611,18 @@ class Store:
         def work(conn: Connection) -> int:
             before = set(map(tuple, conn.execute(select(*columns))))
             conn.execute(s.thread_lists.delete())
-            self._summarise_lists(conn, conn.execute(select(s.threads.c.thread_id)).scalars(),
-                                  deleted=True)
+            self._summarise_lists(conn, conn.execute(select(s.threads.c.thread_id)).scalars())
             return len(before ^ set(map(tuple, conn.execute(select(*columns)))))
         # Under the threading lock (PostgreSQL): threading writes these rows too. What the
         # index holds does not change.
         return self._write(work, threads=True)
 
-    def _summarise_lists(self, conn: Connection, thread_ids: Iterable[str], deleted: bool = False) -> None:
+    def _summarise_lists(self, conn: Connection, thread_ids: Iterable[str]) -> None:
         """Count these threads' messages in each list anew (thread_lists), leaving out the
         redacted ones, as a list's page does."""
         m, ml, tl = s.messages.c, s.message_lists.c, s.thread_lists.c
         for part in _chunks(sorted(set(thread_ids))):
-            if not deleted:
-                conn.execute(s.thread_lists.delete().where(tl.thread_id.in_(part)))
+            conn.execute(s.thread_lists.delete().where(tl.thread_id.in_(part)))
             conn.execute(s.thread_lists.insert().from_select(
                 ["thread_id", "list", "size", "first_date", "last_date"],
                 select(m.thread_id, ml.list, func.count(), func.min(m.date), func.max(m.date))
