@@ -207,17 +207,25 @@ def _update_index(archive: Archive, chunk: int, workers: int | None) -> int:
     done: list[tuple[int, int]] = []   # row id ranges sent to the index
     redacted = {row["message_id"] for row in store.redactions()}
     gone: list[str] = []               # redacted messages among the rows: deleted, not indexed
+    # Rows above the index's bound are messages it has never held: added without looking
+    # for one to replace. The new bound is noted before any row is sent, and no row above it
+    # is read, so it holds even if this update stops half-way.
+    known, upto = archive.index.rows_upto(), store.last_row()
+    archive.index.note_rows(upto)
+    new: set[str] = set()
 
     def records() -> Iterator[dict]:
         after = 0
-        while rows := store.unindexed(after=after, limit=chunk):
+        while rows := store.unindexed(after=after, limit=chunk, upto=upto):
             done.append((rows[0][0], rows[-1][0]))
             after = rows[-1][0]
             ids = [mid for _, mid in rows]
             gone.extend(mid for mid in ids if mid in redacted)
+            if known is not None:
+                new.update(mid for pk, mid in rows if pk > known)
             yield from archive.records([mid for mid in ids if mid not in redacted])
 
-    total = archive.index.update(records())
+    total = archive.index.update(records(), new=new)
     total += archive.index.delete(gone)
     # Marked only after the index committed: a crash in between re-indexes, never skips.
     for low, high in done:
@@ -278,6 +286,7 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
     store.engine.pool.dispose()
     _release_memory()
     built = archive.index.rebuild_parallel([part(low, high) for low, high in ranges])
+    archive.index.note_rows(ranges[-1][1])   # after the swap: the fresh index's bound
     for low, high in ranges:
         store.mark_indexed(low, high)
     return built

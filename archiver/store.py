@@ -729,6 +729,12 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query.order_by(m.id).limit(limit))]
 
+    def last_row(self) -> int:
+        """The highest message row id (0 in an empty store). Rows are never deleted (a
+        redaction keeps its row), so no later message gets a lower one."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(s.messages.c.id))).scalar_one() or 0
+
     def id_ranges(self, parts: int, every: bool = False) -> list[tuple[int, int]]:
         """Split the messages not indexed as they are (with every, all messages) into at most
         parts ranges of row ids holding about as many each."""

@@ -1177,6 +1177,67 @@ def test_an_update_commits_a_segment_per_segment_docs_and_replaces_across_them(t
     archive.store.close()
 
 
+def test_messages_above_the_index_bound_are_added_without_a_look_up(tmp_path, monkeypatch):
+    """Replacing a document asks every segment for its id; a message from a row above the
+    highest row the index was ever sent cannot be there, and is added without asking."""
+    from archiver.index.searchindex import SearchIndex
+    archive = open_archive(tmp_path / "data")
+    first = [mail(f"b{i}@bound.example", f"bandicoot number {i}.\n", hour=i) for i in range(3)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
+    # Built into an empty index (fresh directory, swapped in) and still bounded.
+    assert archive.index.rows_upto() == archive.store.last_row() == 3
+    sent: list[set] = []
+    update = SearchIndex.update
+
+    def watched(self, records, new=frozenset()):
+        sent.append(new)   # filled as the records are read
+        return update(self, records, new=new)
+
+    monkeypatch.setattr(SearchIndex, "update", watched)
+    more = [mail(f"b{i}@bound.example", f"bandicoot number {i}.\n", hour=i) for i in range(3, 5)]
+    # Two new messages, and an old one cross-posted (its row is below the bound: replaced).
+    report = ingest(archive.store, [write_mbox(tmp_path / "b.mbox", more + [first[0]])], "beta",
+                    workers=1, archive=archive)
+    assert report.indexed == 3
+    assert sent == [{"b3@bound.example", "b4@bound.example"}]
+    assert archive.index.rows_upto() == archive.store.last_row() == 5
+    assert total(archive, "bandicoot") == 5 and ids(archive, "list:beta") == {
+        "b0@bound.example", "b3@bound.example", "b4@bound.example"}
+    # Without a bound (a lost or unreadable file), everything is replaced: none is taken as new.
+    (tmp_path / "data" / "whoosh" / SearchIndex.ROWS_FILE).write_text("garbled", encoding="ascii")
+    assert archive.index.rows_upto() is None
+    last = [mail("b5@bound.example", "bandicoot number 5.\n")]
+    ingest(archive.store, [write_mbox(tmp_path / "c.mbox", last + [first[1]])], "beta",
+           workers=1, archive=archive)
+    assert sent[-1] == set() and archive.index.rows_upto() == 6
+    assert total(archive, "bandicoot") == 6 and len(all_hits(archive, "bandicoot")) == 6
+    # The bound is only ever raised: a lower one noted later leaves it true.
+    archive.index.note_rows(2)
+    assert archive.index.rows_upto() == 6
+    archive.store.close()
+
+
+def test_a_rebuild_and_a_repair_leave_the_index_bounded(tmp_path, monkeypatch, sample):
+    import archiver.pipeline
+    from archiver.check import check, repair
+    monkeypatch.setattr(archiver.pipeline, "PARALLEL_INDEX_MIN", 0)
+    archive = open_archive(tmp_path / "data")
+    ingest(archive.store, [str(SAMPLE / "bestbits")], "bestbits", workers=2, archive=archive)
+    assert len(archive.index._view().leaves) == 2                   # built in parallel
+    assert archive.index.rows_upto() == archive.store.last_row() > 0
+    rebuild_index(archive, workers=1)                               # in one process
+    assert archive.index.rows_upto() is None                        # a fresh directory: unknown
+    assert rebuild_index(archive, workers=2) == archive.index.doc_count()
+    assert archive.index.rows_upto() == archive.store.last_row()
+    # Stored without the index, then repaired: the repair's rows are under the bound it notes.
+    ingest(archive.store, [str(SAMPLE / "governance")], "governance", workers=1)
+    assert archive.index.rows_upto() < archive.store.last_row()
+    repair(archive, check(archive))
+    assert archive.index.rows_upto() == archive.store.last_row()
+    assert check(archive).agree
+    archive.store.close()
+
+
 def test_a_reader_maps_the_index_files_instead_of_copying_them(tmp_path):
     """Whoosh's own storage copies every file of a segment into memory when a reader opens it
     (1 GB per searching process at 1,000,000 messages); the archiver's maps them."""

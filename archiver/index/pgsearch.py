@@ -297,8 +297,16 @@ class PgSearch:
         batch.clear()
         return count
 
-    def update(self, records: Iterable[dict]) -> int:
-        """Add or replace the documents of records in one transaction."""
+    def rows_upto(self) -> None:
+        """Unknown, always: an upsert adds or replaces in one statement, with no look-up to spare."""
+        return None
+
+    def note_rows(self, upto: int) -> None:
+        """Nothing to note (see rows_upto)."""
+
+    def update(self, records: Iterable[dict], new: Collection[str] = frozenset()) -> int:
+        """Add or replace the documents of records in one transaction (new, the messages known
+        to be absent, makes no difference to an upsert)."""
         records = iter(records)
         first = next(records, None)
         if first is None:

@@ -125,11 +125,37 @@ class SearchIndex:
             return 0
         return ix.doc_count()
 
-    def update(self, records: Iterable[dict]) -> int:
+    # The highest store row id any document may come from, kept beside the segments (a
+    # rebuild's fresh directory has none until one is noted: unknown, so nothing is assumed).
+    ROWS_FILE = "rows-upto"
+
+    def rows_upto(self) -> int | None:
+        """The highest store row id any of the index's documents came from, or None when
+        unknown. A message with a higher row is not in the index."""
+        try:
+            return int((self.path / self.ROWS_FILE).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return None
+
+    def note_rows(self, upto: int) -> None:
+        """Record, before rows up to upto are sent to the index, that no document comes from a
+        higher row. Written first and only ever raised: a crash after it leaves a bound that
+        is still true, only looser."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        upto = max(upto, self.rows_upto() or 0)
+        spare = self.path / (self.ROWS_FILE + ".new")
+        spare.write_text(str(upto), encoding="ascii")
+        spare.replace(self.path / self.ROWS_FILE)
+
+    def update(self, records: Iterable[dict], new: Collection[str] = frozenset()) -> int:
         """Add or replace the documents of records, in one commit per SEGMENT_DOCS of them: a
         segment is gathered in memory, so that bounds what an update holds (about 100 MB), and
         a commit per ingest batch would cost a merge each. Into an empty index, the documents
-        are written as a rebuild writes them, beside it, and swapped in."""
+        are written as a rebuild writes them, beside it, and swapped in.
+
+        Messages in new are known not to be in the index (rows_upto): they are added without
+        the look-up that replacing needs, which asks every segment for the id (181 us a
+        message in the 41 segments of a 1,000,000-message index, 27 us in 5 at 100,000)."""
         records = iter(records)
         first = next(records, None)
         if first is None:
@@ -137,14 +163,21 @@ class SearchIndex:
         records = chain([first], records)
         ix = self._open()
         if ix.is_empty():
-            return self.rebuild(records)
+            bound = self.rows_upto()   # noted before these records were read: true of them too
+            count = self.rebuild(records)
+            if bound is not None:
+                self.note_rows(bound)
+            return count
         _check(ix)
         total = 0
         for part in _chunks(records, build.SEGMENT_DOCS):
             writer = _writer(ix)
             try:
                 for record in part:
-                    writer.update_document(**document(record))
+                    if record["message_id"] in new:
+                        writer.add_document(**document(record))
+                    else:
+                        writer.update_document(**document(record))
                     total += 1
             except BaseException:
                 writer.cancel()
