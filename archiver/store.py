@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from sqlalchemy import (Boolean, Integer, Text, bindparam, case, cast, create_engine, event, func, or_,
-                        select, true, tuple_, update)
+from sqlalchemy import (Boolean, Integer, Text, bindparam, case, cast, create_engine, event, func,
+                        literal_column, or_, select, true, tuple_, union_all, update)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -507,7 +507,16 @@ class Store:
         found = first + list(conn.execute(same.where(t.first_date.is_(None))).scalars())
         for low, high in _date_runs(known):
             # host_date, not first_date: an undated root sorts first, whatever its replies' dates.
-            found += conn.execute(same.where(t.last_date >= low, t.host_date <= high)).scalars()
+            active = same.where(t.last_date >= low, t.host_date <= high)
+            if conn.dialect.name == "sqlite":
+                # By span class, each a range of host dates (schema.SPAN_CLASS): a thread of
+                # class c is hosted at most SPAN_DAYS[c] days before its last date, so at most
+                # that (and a day to spare) before low.
+                span = literal_column(s.SPAN_CLASS)
+                active = union_all(*(active.where(span == kind, t.host_date >= low - timedelta(days=days + 1))
+                                     for kind, days in s.SPAN_DAYS.items()),
+                                   active.where(span == max(s.SPAN_DAYS) + 1))
+            found += conn.execute(active).scalars()
         return found, False
 
     def _inputs(self, conn: Connection, pks: list[int]) -> list[ThreadInput]:

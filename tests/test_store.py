@@ -7,7 +7,7 @@ import warnings
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from archiver import schema as s
 from archiver.errors import StoreError
@@ -404,3 +404,39 @@ def test_a_batch_of_far_apart_dates_rethreads_only_the_threads_active_at_them(st
     assert stored["r2013@x.example"] == thread_hash("n2013@x.example")
     assert stored["r2032@x.example"] == thread_hash("n2032@x.example")
     assert stored["r2020@x.example"] == thread_hash("p2020@x.example")
+
+
+def test_the_threads_active_in_a_run_of_dates_are_found_whatever_their_span(store):
+    """Threading asks for a subject's threads active within a run of new dates: ended from its
+    start on, hosted by its end. SQLite answers it by span class (a month, a year, longer),
+    each a bounded range of host dates; the answer is the plain question's, for threads of
+    every class and runs anywhere among them."""
+    from datetime import timedelta
+    spans = (0, 5, 30, 31, 40, 200, 365, 366, 500, 900)   # days, and an hour more: each side of each bound
+    start = datetime(2013, 1, 1, 10)
+    batch = []
+    for i in range(30):
+        begun, span = start + timedelta(days=45 * i), spans[i % len(spans)]
+        batch.append(_dated(f"p{i}@span.example", "[bestbits] Budget", f"{begun:%a, %d %b %Y %H:%M:%S} +0000"))
+        ended = begun + timedelta(days=span, hours=1)
+        batch.append(_dated(f"r{i}@span.example", "Re: [bestbits] Budget", f"{ended:%a, %d %b %Y %H:%M:%S} +0000",
+                            (f"p{i}@span.example",)))
+    new_ids, _ = store.write_batch("bestbits", batch)
+    store.write_threads(thread(store.thread_inputs(new_ids)))
+    t = s.threads.c
+    with store.engine.connect() as conn:
+        [key] = conn.execute(select(t.subject_key).distinct()).scalars().all()
+        if conn.dialect.name == "sqlite":
+            classes = conn.execute(select(func.count()).select_from(s.threads)
+                                   .group_by(literal_column(s.SPAN_CLASS))).scalars().all()
+            assert len(classes) == 3   # threads of each class
+        first = conn.execute(select(t.thread_id).order_by(t.host_date).limit(1)).scalar_one()
+        low = start - timedelta(days=40)
+        while low < start + timedelta(days=45 * 30 + 1000):
+            for length in (timedelta(0), timedelta(days=20)):
+                high = low + length
+                plain = set(conn.execute(select(t.thread_id).where(
+                    t.subject_key == key, t.last_date >= low, t.host_date <= high)).scalars())
+                found, whole = store._subject_threads(conn, key, [low, high])
+                assert not whole and set(found) == plain | {first}, (low, high)
+            low += timedelta(days=5)
