@@ -210,8 +210,10 @@ def _update_index(archive: Archive, chunk: int, workers: int | None) -> int:
     # Rows above the index's bound are messages it has never held: added without looking
     # for one to replace. The new bound is noted before any row is sent, and no row above it
     # is read, so it holds even if this update stops half-way.
-    known, upto = archive.index.rows_upto(), store.last_row()
-    archive.index.note_rows(upto)
+    found, upto = archive.index.bound(), store.last_row()
+    known = _verified(archive, found)
+    if found is None or known is not None:   # not when distrusted
+        archive.index.note_bound(upto, store.row_hash(upto) or "")
     new: set[str] = set()
 
     def records() -> Iterator[dict]:
@@ -231,6 +233,21 @@ def _update_index(archive: Archive, chunk: int, workers: int | None) -> int:
     for low, high in done:
         store.mark_indexed(low, high)
     return total
+
+
+def _verified(archive: Archive, found) -> int | None:
+    """The row above which the index holds no message (found: the index's bound()), if the
+    store is still the one it was noted beside: that row holds the same message. A store
+    restored from an older backup (or made anew) would give rows above it to messages the
+    index holds from before; the bound is then distrusted until a repair or a rebuild notes
+    another."""
+    if not isinstance(found, tuple):
+        return None
+    row, key = found
+    if row and archive.store.row_hash(row) != key:
+        archive.index.distrust()
+        return None
+    return row
 
 
 def evaluate_tagger(archive: Archive, truth_path: str) -> dict:
@@ -286,7 +303,8 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
     store.engine.pool.dispose()
     _release_memory()
     built = archive.index.rebuild_parallel([part(low, high) for low, high in ranges])
-    archive.index.note_rows(ranges[-1][1])   # after the swap: the fresh index's bound
+    # After the swap: the fresh index's bound.
+    archive.index.note_bound(ranges[-1][1], store.row_hash(ranges[-1][1]) or "")
     for low, high in ranges:
         store.mark_indexed(low, high)
     return built

@@ -502,8 +502,8 @@ class Store:
             return list(conn.execute(same).scalars()), True
         first = [head.thread_id]
         # Ranges of one index each, not one query with OR: undated threads, then for each run of
-        # new dates those active within it, which (subject, last date) finds without reading
-        # every thread of a common subject.
+        # new dates those active within it, which (in SQLite) (subject, span class, host date)
+        # finds without reading every later or earlier thread of a common subject.
         found = first + list(conn.execute(same.where(t.first_date.is_(None))).scalars())
         for low, high in _date_runs(known):
             # host_date, not first_date: an undated root sorts first, whatever its replies' dates.
@@ -743,6 +743,11 @@ class Store:
         redaction keeps its row), so no later message gets a lower one."""
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(s.messages.c.id))).scalar_one() or 0
+
+    def row_hash(self, pk: int) -> str | None:
+        """The msg_hash of the message in a row (None: no such row)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(s.messages.c.msg_hash).where(s.messages.c.id == pk)).scalar()
 
     def id_ranges(self, parts: int, every: bool = False) -> list[tuple[int, int]]:
         """Split the messages not indexed as they are (with every, all messages) into at most

@@ -1177,6 +1177,16 @@ def test_an_update_commits_a_segment_per_segment_docs_and_replaces_across_them(t
     archive.store.close()
 
 
+def _bound_row(archive: Archive) -> int | None:
+    """The row of the index's bound, checked against its key (the row's msg_hash)."""
+    found = archive.index.bound()
+    if not isinstance(found, tuple):
+        return found
+    row, key = found
+    assert key == (archive.store.row_hash(row) or "")
+    return row
+
+
 def test_messages_above_the_index_bound_are_added_without_a_look_up(tmp_path, monkeypatch):
     """Replacing a document asks every segment for its id; a message from a row above the
     highest row the index was ever sent cannot be there, and is added without asking."""
@@ -1185,7 +1195,7 @@ def test_messages_above_the_index_bound_are_added_without_a_look_up(tmp_path, mo
     first = [mail(f"b{i}@bound.example", f"bandicoot number {i}.\n", hour=i) for i in range(3)]
     ingest(archive.store, [write_mbox(tmp_path / "a.mbox", first)], "alpha", workers=1, archive=archive)
     # Built into an empty index (fresh directory, swapped in) and still bounded.
-    assert archive.index.rows_upto() == archive.store.last_row() == 3
+    assert _bound_row(archive) == archive.store.last_row() == 3
     sent: list[set] = []
     update = SearchIndex.update
 
@@ -1200,20 +1210,51 @@ def test_messages_above_the_index_bound_are_added_without_a_look_up(tmp_path, mo
                     workers=1, archive=archive)
     assert report.indexed == 3
     assert sent == [{"b3@bound.example", "b4@bound.example"}]
-    assert archive.index.rows_upto() == archive.store.last_row() == 5
+    assert _bound_row(archive) == archive.store.last_row() == 5
     assert total(archive, "bandicoot") == 5 and ids(archive, "list:beta") == {
         "b0@bound.example", "b3@bound.example", "b4@bound.example"}
     # Without a bound (a lost or unreadable file), everything is replaced: none is taken as new.
     (tmp_path / "data" / "whoosh" / SearchIndex.ROWS_FILE).write_text("garbled", encoding="ascii")
-    assert archive.index.rows_upto() is None
+    assert archive.index.bound() is None
     last = [mail("b5@bound.example", "bandicoot number 5.\n")]
     ingest(archive.store, [write_mbox(tmp_path / "c.mbox", last + [first[1]])], "beta",
            workers=1, archive=archive)
-    assert sent[-1] == set() and archive.index.rows_upto() == 6
+    assert sent[-1] == set() and _bound_row(archive) == 6
     assert total(archive, "bandicoot") == 6 and len(all_hits(archive, "bandicoot")) == 6
-    # The bound is only ever raised: a lower one noted later leaves it true.
-    archive.index.note_rows(2)
-    assert archive.index.rows_upto() == 6
+    archive.store.close()
+
+
+def test_an_index_beside_a_store_restored_from_an_older_backup_adds_nothing_twice(tmp_path):
+    """Restored, the store gives rows above the index's bound to messages the index holds
+    from before: the bound's row holds another message, so it is distrusted (everything is
+    replaced) until a repair notes a new one."""
+    from archiver.check import check, repair
+    from archiver.index.searchindex import UNTRUSTED
+    data = tmp_path / "data"
+    archive = open_archive(data)
+    older = [mail(f"o{i}@restore.example", f"wombat number {i}.\n", hour=i) for i in range(3)]
+    ingest(archive.store, [write_mbox(tmp_path / "a.mbox", older)], "alpha", workers=1, archive=archive)
+    archive.store.close()
+    shutil.copy(data / "archive.sqlite3", tmp_path / "backup.sqlite3")   # rows 1-3
+    archive = open_archive(data)
+    lost = [mail(f"l{i}@restore.example", f"wombat number {i}.\n", hour=i) for i in range(3)]
+    ingest(archive.store, [write_mbox(tmp_path / "b.mbox", lost)], "alpha", workers=1, archive=archive)
+    assert _bound_row(archive) == 6
+    archive.store.close()
+    shutil.copy(tmp_path / "backup.sqlite3", data / "archive.sqlite3")      # restored: rows 1-3
+    for extra in ("-wal", "-shm"):
+        (data / f"archive.sqlite3{extra}").unlink(missing_ok=True)
+    archive = open_archive(data)
+    # Another list's four messages first (rows 4-7), then the lost ones again (rows 8-10,
+    # above the old bound of 6): the index already holds those three.
+    others = [mail(f"n{i}@restore.example", f"numbat number {i}.\n", hour=i) for i in range(4)]
+    ingest(archive.store, [write_mbox(tmp_path / "c.mbox", others)], "beta", workers=1, archive=archive)
+    assert archive.index.bound() == UNTRUSTED
+    ingest(archive.store, [write_mbox(tmp_path / "d.mbox", lost)], "alpha", workers=1, archive=archive)
+    assert archive.index.bound() == UNTRUSTED
+    assert len(all_hits(archive, "wombat")) == total(archive, "wombat") == 6   # none twice
+    repair(archive, check(archive))
+    assert _bound_row(archive) == archive.store.last_row() == 10 and check(archive).agree
     archive.store.close()
 
 
@@ -1224,16 +1265,16 @@ def test_a_rebuild_and_a_repair_leave_the_index_bounded(tmp_path, monkeypatch, s
     archive = open_archive(tmp_path / "data")
     ingest(archive.store, [str(SAMPLE / "bestbits")], "bestbits", workers=2, archive=archive)
     assert len(archive.index._view().leaves) == 2                   # built in parallel
-    assert archive.index.rows_upto() == archive.store.last_row() > 0
+    assert _bound_row(archive) == archive.store.last_row() > 0
     rebuild_index(archive, workers=1)                               # in one process
-    assert archive.index.rows_upto() is None                        # a fresh directory: unknown
+    assert archive.index.bound() is None                            # a fresh directory: unknown
     assert rebuild_index(archive, workers=2) == archive.index.doc_count()
-    assert archive.index.rows_upto() == archive.store.last_row()
+    assert _bound_row(archive) == archive.store.last_row()
     # Stored without the index, then repaired: the repair's rows are under the bound it notes.
     ingest(archive.store, [str(SAMPLE / "governance")], "governance", workers=1)
-    assert archive.index.rows_upto() < archive.store.last_row()
+    assert _bound_row(archive) < archive.store.last_row()
     repair(archive, check(archive))
-    assert archive.index.rows_upto() == archive.store.last_row()
+    assert _bound_row(archive) == archive.store.last_row()
     assert check(archive).agree
     archive.store.close()
 
@@ -1395,6 +1436,52 @@ def test_an_index_built_in_parallel_answers_as_one_built_in_one_process(tmp_path
     assert matched(segment_results(fresh)) == matched(one)
     archive.store.close()
     fresh.store.close()
+
+
+def test_the_quick_add_document_writes_what_whooshs_own_writes(tmp_path, sample_records):
+    """The writer adds the analysed text fields' words straight into the pool; every posting
+    (id, weight, positions), field length, stored value and column of the segment it writes
+    is what Whoosh's own add_document writes from the same documents."""
+    from archiver.index.analysis import document
+    from archiver.index.codec import _writer
+    from archiver.index.storage import create_in
+    records = sorted(sample_records.values(), key=lambda r: r["message_id"])
+    assert records
+
+    def written(plain: bool) -> dict:
+        where = tmp_path / ("plain" if plain else "quick")
+        where.mkdir()
+        ix = create_in(where)
+        writer = _writer(ix, plain=plain)
+        for record in records:
+            writer.add_document(**document(record))
+        writer.commit(merge=False)
+        out: dict = {}
+        with ix.reader() as reader:
+            out["docs"] = reader.doc_count_all()
+            for name, text in reader.all_terms():
+                matcher = reader.postings(name, text)
+                found = []
+                while matcher.is_active():
+                    found.append((matcher.id(), matcher.weight(), matcher.value()))
+                    matcher.next()
+                out[name, text] = found
+            names = reader.schema.names()
+            out["lengths"] = {name: [reader.doc_field_length(n, name) for n in range(out["docs"])]
+                              for name in names}
+            out["stored"] = [reader.stored_fields(n) for n in range(out["docs"])]
+            out["columns"] = {name: list(reader.column_reader(name))
+                              for name in names if reader.has_column(name)}
+        return out
+
+    quick, plain = written(False), written(True)
+    assert quick.keys() == plain.keys() and len(quick) > 1000
+    assert quick == plain
+    # The subject's boost is in its weights, and the text fields have lengths to score by.
+    subject = {weight for key, posts in quick.items() if isinstance(key, tuple) and key[0] == "subject"
+               for _, weight, _ in posts}
+    assert min(subject) == 2.0
+    assert all(quick["lengths"]["own"]) and any(quick["lengths"]["quoted"])
 
 
 def test_updates_merge_their_small_segments_and_never_a_big_one(tmp_path, monkeypatch):

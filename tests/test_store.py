@@ -7,7 +7,7 @@ import warnings
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import event, func, literal_column, select
 
 from archiver import schema as s
 from archiver.errors import StoreError
@@ -431,6 +431,13 @@ def test_the_threads_active_in_a_run_of_dates_are_found_whatever_their_span(stor
                                    .group_by(literal_column(s.SPAN_CLASS))).scalars().all()
             assert len(classes) == 3   # threads of each class
         first = conn.execute(select(t.thread_id).order_by(t.host_date).limit(1)).scalar_one()
+        asked: list[tuple[str, tuple]] = []
+
+        def heard(_conn, _cursor, statement, parameters, _context, _many):
+            if "julianday" in statement:
+                asked.append((statement, parameters))
+
+        event.listen(store.engine, "before_cursor_execute", heard)
         low = start - timedelta(days=40)
         while low < start + timedelta(days=45 * 30 + 1000):
             for length in (timedelta(0), timedelta(days=20)):
@@ -440,3 +447,12 @@ def test_the_threads_active_in_a_run_of_dates_are_found_whatever_their_span(stor
                 found, whole = store._subject_threads(conn, key, [low, high])
                 assert not whole and set(found) == plain | {first}, (low, high)
             low += timedelta(days=5)
+        event.remove(store.engine, "before_cursor_execute", heard)
+        if conn.dialect.name == "sqlite":
+            # Each class's range is read through the index: the expression is written as it is.
+            statement, parameters = asked[0]
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            used = [row[-1] for row in plan if row[-1].startswith("SEARCH")]
+            assert len(used) == 3 and all("ix_threads_subject_span" in step for step in used), plan
+        else:
+            assert asked == []

@@ -22,7 +22,7 @@ from ..schema import _escape_nul, _unescape_nul
 from .analysis import STEMMED, _micros
 from .parse import _typed
 from .schema import FACETS, NO_DATE
-from .searchindex import Found, Hit, SearchIndex, check_request
+from .searchindex import UNTRUSTED, Found, Hit, SearchIndex, check_request
 from .tsquery import Translation, translate
 
 TABLE = "search_docs"
@@ -297,12 +297,15 @@ class PgSearch:
         batch.clear()
         return count
 
-    def rows_upto(self) -> None:
-        """Unknown, always: an upsert adds or replaces in one statement, with no look-up to spare."""
-        return None
+    def bound(self) -> str:
+        """Never used: an upsert adds or replaces in one statement, with no look-up to spare."""
+        return UNTRUSTED
 
-    def note_rows(self, upto: int) -> None:
-        """Nothing to note (see rows_upto)."""
+    def note_bound(self, row: int, key: str) -> None:
+        """Nothing to note (see bound)."""
+
+    def distrust(self) -> None:
+        """Nothing to note (see bound)."""
 
     def update(self, records: Iterable[dict], new: Collection[str] = frozenset()) -> int:
         """Add or replace the documents of records in one transaction (new, the messages known

@@ -26,6 +26,20 @@ NO_DATE = -(2 ** 63)    # the date column's value for a message without a date
 
 # --- text fields: positions as varints ---------------------------------------------------------
 
+def _spots(value: str) -> dict[str, list[int]]:
+    """Each term of analyse()'s output, with its positions: terms at spaces, 'a|b' two terms
+    at one position."""
+    found: dict[str, list[int]] = {}
+    for pos, group in enumerate(value.split()):
+        for word in group.split("|") if "|" in group else (group,):
+            spots = found.get(word)
+            if spots is None:
+                found[word] = [pos]
+            else:
+                spots.append(pos)
+    return found
+
+
 class _Positions(formats.Positions):
     """Positions as varint deltas (Whoosh pickles a list per posting: larger, slower to read).
     Reads words already analysed by analyse(): split at spaces, 'a|b' is two terms at one
@@ -33,15 +47,7 @@ class _Positions(formats.Positions):
 
     def word_values(self, value, analyzer, **kwargs):
         boost = self.field_boost
-        found: dict[str, list[int]] = {}
-        for pos, group in enumerate(value.split()):
-            for word in group.split("|") if "|" in group else (group,):
-                spots = found.get(word)
-                if spots is None:
-                    found[word] = [pos]
-                else:
-                    spots.append(pos)
-        for word, spots in found.items():
+        for word, spots in _spots(value).items():
             yield word, len(spots), len(spots) * boost, self.encode(spots)
 
     def encode(self, poslist):

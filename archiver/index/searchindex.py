@@ -61,6 +61,9 @@ class Found:
                    hits=hits or [], facets=facets if facets is not None else {name: [] for name in FACETS})
 
 
+UNTRUSTED = "untrusted"   # SearchIndex.bound(): found beside another store
+
+
 def check_request(page: int, per_page: int, sort: str) -> None:
     """Refuse a page, page size or order no search backend serves, saying what is allowed."""
     if not 1 <= per_page <= MAX_PAGE:
@@ -125,26 +128,38 @@ class SearchIndex:
             return 0
         return ix.doc_count()
 
-    # The highest store row id any document may come from, kept beside the segments (a
-    # rebuild's fresh directory has none until one is noted: unknown, so nothing is assumed).
+    # The highest store row any document came from, and that row's message, kept beside the
+    # segments (a rebuild's fresh directory has none until one is noted: unknown).
     ROWS_FILE = "rows-upto"
 
-    def rows_upto(self) -> int | None:
-        """The highest store row id any of the index's documents came from, or None when
-        unknown. A message with a higher row is not in the index."""
+    def bound(self) -> tuple[int, str] | str | None:
+        """(row, key): no document comes from a row above it of the store whose row holds the
+        message of that key (its msg_hash). UNTRUSTED: the index was found beside another store
+        (restored from a backup, say), until a repair or a rebuild notes a bound again. None:
+        unknown."""
         try:
-            return int((self.path / self.ROWS_FILE).read_text(encoding="ascii"))
-        except (OSError, ValueError):
+            text = (self.path / self.ROWS_FILE).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
             return None
+        if text == UNTRUSTED:
+            return UNTRUSTED
+        row, _, key = text.partition(" ")
+        return (int(row), key) if row.isdigit() else None
 
-    def note_rows(self, upto: int) -> None:
-        """Record, before rows up to upto are sent to the index, that no document comes from a
-        higher row. Written first and only ever raised: a crash after it leaves a bound that
-        is still true, only looser."""
+    def note_bound(self, row: int, key: str) -> None:
+        """Record, before rows up to row are sent to the index, that no document comes from a
+        higher one (key: that row's msg_hash). Written before the documents: a crash after it
+        leaves a bound that is still true, only looser."""
+        self._write_bound(f"{int(row)} {key}")
+
+    def distrust(self) -> None:
+        """Record that the bound no longer describes the store beside the index."""
+        self._write_bound(UNTRUSTED)
+
+    def _write_bound(self, text: str) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        upto = max(upto, self.rows_upto() or 0)
         spare = self.path / (self.ROWS_FILE + ".new")
-        spare.write_text(str(upto), encoding="ascii")
+        spare.write_text(text, encoding="ascii")
         spare.replace(self.path / self.ROWS_FILE)
 
     def update(self, records: Iterable[dict], new: Collection[str] = frozenset()) -> int:
@@ -153,7 +168,7 @@ class SearchIndex:
         a commit per ingest batch would cost a merge each. Into an empty index, the documents
         are written as a rebuild writes them, beside it, and swapped in.
 
-        Messages in new are known not to be in the index (rows_upto): they are added without
+        Messages in new are known not to be in the index (bound()): they are added without
         the look-up that replacing needs, which asks every segment for the id (181 us a
         message in the 41 segments of a 1,000,000-message index, 27 us in 5 at 100,000)."""
         records = iter(records)
@@ -163,10 +178,12 @@ class SearchIndex:
         records = chain([first], records)
         ix = self._open()
         if ix.is_empty():
-            bound = self.rows_upto()   # noted before these records were read: true of them too
+            bound = self.bound()   # noted before these records were read: true of them too
             count = self.rebuild(records)
-            if bound is not None:
-                self.note_rows(bound)
+            if bound == UNTRUSTED:
+                self.distrust()
+            elif bound is not None:
+                self.note_bound(*bound)
             return count
         _check(ix)
         total = 0
