@@ -9,8 +9,8 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from sqlalchemy import (Boolean, DateTime, Integer, Text, bindparam, case, cast, create_engine, event,
