@@ -272,6 +272,10 @@ def rebuild_index(archive: Archive, workers: int | None = None) -> int:
         count = _build_in_parallel(archive, 2000, workers, every=True)
         if count is None:
             count = archive.index.rebuild(archive.messages())
+            # After the swap, as the parallel build does: no writer ran meanwhile (the
+            # lock), so the index holds no message above the store's last row.
+            upto = archive.store.last_row()
+            archive.index.note_bound(upto, archive.store.row_hash(upto) or "")
         archive.store.mark_all_indexed()
     return count
 

@@ -1261,15 +1261,23 @@ def test_an_index_beside_a_store_restored_from_an_older_backup_adds_nothing_twic
 def test_a_rebuild_and_a_repair_leave_the_index_bounded(tmp_path, monkeypatch, sample):
     import archiver.pipeline
     from archiver.check import check, repair
+    from archiver.index.searchindex import SearchIndex
     monkeypatch.setattr(archiver.pipeline, "PARALLEL_INDEX_MIN", 0)
     archive = open_archive(tmp_path / "data")
     ingest(archive.store, [str(SAMPLE / "bestbits")], "bestbits", workers=2, archive=archive)
     assert len(archive.index._view().leaves) == 2                   # built in parallel
     assert _bound_row(archive) == archive.store.last_row() > 0
+    (tmp_path / "data" / "whoosh" / SearchIndex.ROWS_FILE).unlink()
     rebuild_index(archive, workers=1)                               # in one process
-    assert archive.index.bound() is None                            # a fresh directory: unknown
+    assert _bound_row(archive) == archive.store.last_row()
     assert rebuild_index(archive, workers=2) == archive.index.doc_count()
     assert _bound_row(archive) == archive.store.last_row()
+    # Then messages above the bound are added, not looked for: none is indexed twice.
+    more = [mail(f"r{i}@rebuilt.example", f"quokka number {i}.\n", hour=i) for i in range(3)]
+    ingest(archive.store, [write_mbox(tmp_path / "r.mbox", more)], "bestbits", workers=1, archive=archive)
+    assert len(all_hits(archive, "quokka")) == total(archive, "quokka") == 3
+    assert _bound_row(archive) == archive.store.last_row()
+    assert check(archive).agree
     # Stored without the index, then repaired: the repair's rows are under the bound it notes.
     ingest(archive.store, [str(SAMPLE / "governance")], "governance", workers=1)
     assert _bound_row(archive) < archive.store.last_row()
