@@ -98,7 +98,7 @@ def measure(data: Path, sources: list[Path], work: Path) -> dict:
     finally:
         shutil.rmtree(copy, ignore_errors=True)
     written = Counter(owner.get(page, "(free pages)") for page in pages)
-    return {"data": str(data), "stored": report.stored, "commits": commits, "pages": len(pages),
+    return {"data": data.name, "stored": report.stored, "commits": commits, "pages": len(pages),
             "written": dict(written.most_common()), "bytes": dict(sizes)}
 
 
