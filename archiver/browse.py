@@ -378,7 +378,7 @@ class Browse:
             # the list's name in any case, as SQLite's LIKE always did (PostgreSQL's LIKE is
             # case-sensitive).
             tail = archive_url_tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            return conn.execute(select(m.msg_hash).join(s.sources, c.message_id == m.message_id)
+            return conn.execute(select(m.msg_hash).join(s.sources, c.message == m.id)
                                 .where(c.archive_url.ilike("%/" + tail, escape="\\"),
                                        c.list.not_in(sorted(self.hidden)), _shown(m, self.hidden))
                                 .order_by(m.id).limit(1)).scalar()

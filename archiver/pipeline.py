@@ -388,16 +388,15 @@ def _classify(store: Store, batch: list[RawMessage], list_name: str, report: Ing
     """Split a batch into new raw messages and ones seen before (unchanged or duplicates)."""
     started = perf_counter()
     shas = [hashlib.sha256(raw.data).hexdigest() for raw in batch]
-    known = store.known(shas)
+    stored, here = store.known(list_name, [(sha, raw.location) for raw, sha in zip(batch, shas)])
     fresh: list[tuple[RawMessage, str]] = []
     repeats: list[Entry] = []
     in_batch: set[str] = set(previous)
     for raw, sha in zip(batch, shas):
         report.seen += 1
-        places = known.get(sha)
-        if places and (list_name, raw.location) in places:
+        if (sha, raw.location) in here:
             report.unchanged += 1
-        elif places or sha in in_batch:
+        elif sha in stored or sha in in_batch:
             report.duplicates += 1
             repeats.append(Entry(raw=raw, sha256=sha))
         else:

@@ -115,7 +115,7 @@ class Archive(Browse):
         search all read through here)."""
         hidden = self._redacted(conn, [row.message_id for row in rows])
         rows = [row for row in rows if row.message_id not in hidden]
-        extra = self._extras(conn, [row.id for row in rows], [row.message_id for row in rows])
+        extra = self._extras(conn, [row.id for row in rows])
         topics = self._topics(conn, [row.id for row in rows])
         texts = self._texts(conn, [row.id for row in rows])
         for row in rows:
@@ -194,21 +194,20 @@ class Archive(Browse):
                            for k, items in found.facets.items()},
                 "hits": hits}
 
-    def _extras(self, conn, pks: list[int], mids: list[str]) -> dict:
+    def _extras(self, conn, pks: list[int]) -> dict:
         lists: dict[int, list[str]] = {}
         for pk, name in conn.execute(select(s.message_lists.c.message, s.lists.c.name)
                                      .join(s.lists, s.lists.c.id == s.message_lists.c.list)
                                      .where(s.message_lists.c.message.in_(pks))):
             lists.setdefault(pk, []).append(name)
-        by_mid: dict[str, list[dict]] = {}
+        by_pk: dict[int, list[dict]] = {}
         c = s.sources.c
-        for mid, lst, kind, where, url in conn.execute(
-                select(c.message_id, c.list, c.kind, c.location, c.archive_url)
-                .where(c.message_id.in_(mids)).order_by(c.id)):
-            by_mid.setdefault(mid, []).append({"list": lst, "kind": kind, "location": where,
-                                               "archive_url": url})
-        pk_of = dict(zip(mids, pks))
-        return {pk_of[mid]: (sorted(lists.get(pk_of[mid], [])), by_mid.get(mid, [])) for mid in mids}
+        for pk, lst, kind, where, url in conn.execute(
+                select(c.message, c.list, c.kind, c.location, c.archive_url)
+                .where(c.message.in_(pks)).order_by(c.id)):
+            by_pk.setdefault(pk, []).append({"list": lst, "kind": kind, "location": where,
+                                             "archive_url": url})
+        return {pk: (sorted(lists.get(pk, [])), by_pk.get(pk, [])) for pk in pks}
 
     def _redacted(self, conn, message_ids: list[str]) -> dict[str, str]:
         """Return the redaction reason of each of these messages that is redacted."""
@@ -313,13 +312,14 @@ class Archive(Browse):
     def source_rows(self, message_ids: list[str]) -> list[dict]:
         """Return where and when these messages were seen: list, kind, location, archive URL,
         seen_at (the `sources` rows, for an export's manifest)."""
-        c = s.sources.c
+        c, m = s.sources.c, s.messages.c
         rows: list[dict] = []
         with self.engine.connect() as conn:
             for i in range(0, len(message_ids), CHUNK):
                 rows += [dict(r._mapping) for r in conn.execute(
-                    select(c.message_id, c.list, c.kind, c.location, c.archive_url, c.seen_at)
-                    .where(c.message_id.in_(message_ids[i:i + CHUNK])))]
+                    select(m.message_id, c.list, c.kind, c.location, c.archive_url, c.seen_at)
+                    .join(s.messages, m.id == c.message)
+                    .where(m.message_id.in_(message_ids[i:i + CHUNK])))]
         return rows
 
 

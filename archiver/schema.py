@@ -41,7 +41,7 @@ def _unescape_nul(value):
 
 
 metadata = MetaData()
-SCHEMA_VERSION = 10  # raise on any change; a store of another version is refused with advice
+SCHEMA_VERSION = 11  # raise on any change; a store of another version is refused with advice
 
 meta = Table(
     "meta", metadata,
@@ -60,6 +60,10 @@ raws = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),          # original bytes, packed (packing.py)
+    # The Message-ID these bytes were read as: the stored message, or the one they duplicate
+    # (null when they were rejected). What a raw seen again at a new place belongs to, found
+    # by its hash here, so that `sources` need no index led by the hash (revision 0006).
+    Column("message_id", MailText, nullable=True),
 )
 
 messages = Table(
@@ -139,8 +143,13 @@ sources = Table(
     Column("envelope", MailText, nullable=True),
     Column("archive_url", MailText, nullable=True),
     Column("seen_at", DateTime, nullable=False),
-    UniqueConstraint("raw_sha256", "list", "location", name="uq_sources_where"),
-    Index("ix_sources_message", "message_id"),
+    # The message's row (null for a rejected message): its sources are found by it.
+    Column("message", Integer, ForeignKey("messages.id"), nullable=True),
+    # Keys that grow as an ingest goes (revision 0006): a new place is a list and a location
+    # (a file and byte offset, or a URL) near the last one, and a new message the last row.
+    # Led by a hash or a Message-ID, each insert landed on a page of its own at random.
+    UniqueConstraint("list", "location", "raw_sha256", name="uq_sources_where"),
+    Index("ix_sources_message", "message"),
 )
 
 rejected = Table(

@@ -216,16 +216,21 @@ class Store:
         return self._insert(table).on_conflict_do_nothing()
 
     # --- ingest ---------------------------------------------------------------------------
-    def known(self, shas: list[str]) -> dict[str, set[tuple[str, str]]]:
-        """Return, for raw hashes already stored, the (list, location) pairs they came from."""
-        found: dict[str, set[tuple[str, str]]] = {}
+    def known(self, list_name: str, places: list[tuple[str, str]]) -> tuple[set[str], set[tuple[str, str]]]:
+        """Of these (raw hash, location) pairs read for a list, return the hashes already
+        stored, and the pairs already recorded for this list (read there before)."""
+        stored: set[str] = set()
+        here: set[tuple[str, str]] = set()
         c = s.sources.c
         with self.engine.connect() as conn:
-            for part in _chunks(list(dict.fromkeys(shas))):
-                for sha, lst, where in conn.execute(select(c.raw_sha256, c.list, c.location)
-                                                    .where(c.raw_sha256.in_(part))):
-                    found.setdefault(sha, set()).add((lst, where))
-        return found
+            for part in _chunks(sorted({sha for sha, _ in places})):
+                stored.update(conn.execute(select(s.raws.c.sha256).where(s.raws.c.sha256.in_(part))).scalars())
+            wanted = set(places)
+            for part in _chunks(sorted({where for _, where in places})):
+                here.update((sha, where) for sha, where in conn.execute(
+                    select(c.raw_sha256, c.location).where(c.list == list_name, c.location.in_(part)))
+                    if (sha, where) in wanted)
+        return stored, here
 
     def write_batch(self, list_name: str, entries: list[Entry]) -> tuple[list[str], int]:
         """Store a batch in one transaction; return (ids of new messages, duplicates).
@@ -248,7 +253,9 @@ class Store:
         for part in _chunks(sorted(raws)):
             conn.execute(self._insert_ignore(s.raws), [
                 {"sha256": k, "size": len(raws[k].raw.data),
-                 "data": raws[k].packed or pack(raws[k].raw.data, self.zdict())} for k in part])
+                 "data": raws[k].packed or pack(raws[k].raw.data, self.zdict()),
+                 "message_id": raws[k].message.message_id if raws[k].message else None}
+                for k in part])
         parsed = [e for e in entries if e.message is not None]
         first: dict[str, Entry] = {}   # a Message-ID seen again in the batch is a duplicate
         for entry in parsed:
@@ -286,7 +293,8 @@ class Store:
         source_rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
                         "location": e.raw.location, "envelope": e.raw.envelope,
                         "archive_url": e.raw.archive_url, "seen_at": now,
-                        "message_id": e.message.message_id if e.message else None}
+                        "message_id": e.message.message_id if e.message else None,
+                        "message": pks[e.message.message_id] if e.message else None}
                        for e in entries]
         conn.execute(self._insert_ignore(s.sources), source_rows)
         rejects = [{"raw_sha256": e.sha256, "reason": e.reason, "list": list_name,
@@ -310,16 +318,16 @@ class Store:
     def _add_sources(self, conn: Connection, list_name: str, entries: list[Entry], now: datetime) -> None:
         list_id = self._list_id(conn, list_name)
         ids: dict[str, str | None] = {}
+        r = s.raws.c
         for part in _chunks(sorted({e.sha256 for e in entries})):
-            for sha, mid in conn.execute(select(s.sources.c.raw_sha256, s.sources.c.message_id)
-                                         .where(s.sources.c.raw_sha256.in_(part))):
-                ids[sha] = ids.get(sha) or mid
+            ids.update(conn.execute(select(r.sha256, r.message_id).where(r.sha256.in_(part))).all())
+        pks = self._pks(conn, [m for m in ids.values() if m])
         rows = [{"raw_sha256": e.sha256, "list": list_name, "kind": e.raw.kind,
                  "location": e.raw.location, "envelope": e.raw.envelope,
-                 "archive_url": e.raw.archive_url, "seen_at": now, "message_id": ids.get(e.sha256)}
+                 "archive_url": e.raw.archive_url, "seen_at": now, "message_id": ids.get(e.sha256),
+                 "message": pks.get(ids.get(e.sha256))}
                 for e in entries]
         conn.execute(self._insert_ignore(s.sources), rows)
-        pks = self._pks(conn, [m for m in ids.values() if m])
         self._add_memberships(conn, list_id, set(pks.values()))
 
     def _add_memberships(self, conn: Connection, list_id: int, pks: set[int],

@@ -235,6 +235,68 @@ def test_revision_0004_counts_stored_threads_in_each_list(store_url):
         engine.dispose()
 
 
+def _at(data: bytes, location: str):
+    return prepare(RawMessage(data=data, kind="mbox", location=location), hashlib.sha256(data).hexdigest())
+
+
+def test_revision_0006_keys_sources_by_list_location_and_message_row(store_url):
+    """A store made before revision 0006 gets each raw's Message-ID and each source's message
+    row as the store itself writes them: a rejected raw none, a second copy of a Message-ID
+    (other bytes) the stored message, the same bytes read at a second place their message."""
+    url = store_url()
+    store = Store(url)
+    try:
+        first, second = eml("one@z.example", hour=9), eml("two@z.example", hour=10)
+        other_bytes = eml("one@z.example", hour=9, body="The list's copy, with a footer.\n")
+        store.write_batch("bestbits", [_at(first, "a.mbox#0"), _at(second, "a.mbox#500"),
+                                       _at(b"no headers at all\n", "a.mbox#900")])
+        store.write_batch("governance", [_at(other_bytes, "g.mbox#0")])
+        store.add_sources("governance", [_at(second, "g.mbox#700")])
+    finally:
+        store.close()
+    raws = select(s.raws.c.sha256, s.raws.c.message_id).order_by(s.raws.c.sha256)
+    c, m = s.sources.c, s.messages.c
+    sources = (select(c.list, c.location, c.message_id, m.message_id)
+               .outerjoin(s.messages, m.id == c.message).order_by(c.id))
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            written = (conn.execute(raws).all(), conn.execute(sources).all())
+        assert sorted(mid for _, mid in written[0] if mid) == ["one@z.example", "one@z.example", "two@z.example"]
+        assert [tuple(row) for row in written[1]] == [
+            ("bestbits", "a.mbox#0", "one@z.example", "one@z.example"),
+            ("bestbits", "a.mbox#500", "two@z.example", "two@z.example"),
+            ("bestbits", "a.mbox#900", None, None),
+            ("governance", "g.mbox#0", "one@z.example", "one@z.example"),
+            ("governance", "g.mbox#700", "two@z.example", "two@z.example")]
+        migrations.downgrade(url, "0005")
+        columns = {table: {col["name"] for col in inspect(engine).get_columns(table)} for table in ("raws", "sources")}
+        assert "message_id" not in columns["raws"] and "message" not in columns["sources"]
+        migrations.upgrade(url)
+        with engine.connect() as conn:
+            assert (conn.execute(raws).all(), conn.execute(sources).all()) == written
+        unique = [u["column_names"] for u in inspect(engine).get_unique_constraints("sources")]
+        assert unique == [["list", "location", "raw_sha256"]]
+        indexed = [i["column_names"] for i in inspect(engine).get_indexes("sources")]
+        assert ["message"] in indexed and ["message_id"] not in indexed
+    finally:
+        engine.dispose()
+    # The upgraded store reads and writes as a new one: a place read before is known, and the
+    # same bytes at a new place are stored as a source of their message.
+    store = Store(url)
+    try:
+        stored, here = store.known("bestbits", [(hashlib.sha256(first).hexdigest(), "a.mbox#0"),
+                                                (hashlib.sha256(first).hexdigest(), "b.mbox#0")])
+        assert stored == {hashlib.sha256(first).hexdigest()}
+        assert here == {(hashlib.sha256(first).hexdigest(), "a.mbox#0")}
+        assert Archive(store).message_hash_at("nothing.html") is None
+        (record,) = Archive(store).records(["two@z.example"])
+        assert [(src["list"], src["location"]) for src in record["sources"]] == [
+            ("bestbits", "a.mbox#500"), ("governance", "g.mbox#700")]
+    finally:
+        store.close()
+
+
 def test_a_store_of_an_older_schema_version_is_refused(store_url):
     url = store_url()
     made_before_alembic(url, version="5")

@@ -108,10 +108,15 @@ def test_message_row_fields(store):
     assert [r.ref_id for r in rows(store, s.refs)] == ["root@civil.example"]
 
 
-def test_known_reports_list_and_location(store):
+def test_known_reports_stored_raws_and_the_places_read_before(store):
     item = entry(eml("known.1@civil.example"), location="a.mbox#0")
     store.write_batch("bestbits", [item])
-    assert store.known([item.sha256, "f" * 64]) == {item.sha256: {("bestbits", "a.mbox#0")}}
+    other = entry(eml("known.2@civil.example"), location="a.mbox#900")
+    stored, here = store.known("bestbits", [(item.sha256, "a.mbox#0"), (item.sha256, "b.mbox#0"),
+                                            (other.sha256, "a.mbox#0"), ("f" * 64, "a.mbox#0")])
+    assert stored == {item.sha256}
+    assert here == {(item.sha256, "a.mbox#0")}          # not its other place, nor other bytes there
+    assert store.known("governance", [(item.sha256, "a.mbox#0")]) == ({item.sha256}, set())
 
 
 def test_same_id_different_bytes_in_one_batch(store):
