@@ -216,15 +216,21 @@ class Store:
         return self._insert(table).on_conflict_do_nothing()
 
     # --- ingest ---------------------------------------------------------------------------
+    def stored(self, shas: Iterable[str]) -> set[str]:
+        """Return which of these raw hashes are stored (read before, anywhere)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for part in _chunks(sorted(set(shas))):
+                found.update(conn.execute(select(s.raws.c.sha256).where(s.raws.c.sha256.in_(part))).scalars())
+        return found
+
     def known(self, list_name: str, places: list[tuple[str, str]]) -> tuple[set[str], set[tuple[str, str]]]:
         """Of these (raw hash, location) pairs read for a list, return the hashes already
         stored, and the pairs already recorded for this list (read there before)."""
-        stored: set[str] = set()
+        stored = self.stored(sha for sha, _ in places)
         here: set[tuple[str, str]] = set()
         c = s.sources.c
         with self.engine.connect() as conn:
-            for part in _chunks(sorted({sha for sha, _ in places})):
-                stored.update(conn.execute(select(s.raws.c.sha256).where(s.raws.c.sha256.in_(part))).scalars())
             wanted = set(places)
             for part in _chunks(sorted({where for _, where in places})):
                 here.update((sha, where) for sha, where in conn.execute(

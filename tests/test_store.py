@@ -117,6 +117,7 @@ def test_known_reports_stored_raws_and_the_places_read_before(store):
     assert stored == {item.sha256}
     assert here == {(item.sha256, "a.mbox#0")}          # not its other place, nor other bytes there
     assert store.known("governance", [(item.sha256, "a.mbox#0")]) == ({item.sha256}, set())
+    assert store.stored([item.sha256, other.sha256, item.sha256]) == {item.sha256}
 
 
 def test_same_id_different_bytes_in_one_batch(store):

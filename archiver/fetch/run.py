@@ -169,7 +169,7 @@ def _messages(run: _Run, month: RemoteMonth, text: bytes, url: str):
     store = run.archive.store
     return remote_pipermail.messages(
         run.client, month, text, url, run.base,
-        is_known=lambda data: bool(store.known("", [(hashlib.sha256(data).hexdigest(), "")])[0]))
+        is_known=lambda data: bool(store.stored([hashlib.sha256(data).hexdigest()])))
 
 
 def _settled(record: dict, month: RemoteMonth, settle: timedelta) -> bool:
