@@ -319,7 +319,7 @@ class Archive(Browse):
                 rows += [dict(r._mapping) for r in conn.execute(
                     select(m.message_id, c.list, c.kind, c.location, c.archive_url, c.seen_at)
                     .join(s.messages, m.id == c.message)
-                    .where(m.message_id.in_(message_ids[i:i + CHUNK])))]
+                    .where(m.message_id.in_(message_ids[i:i + CHUNK])).order_by(c.id))]
         return rows
 
 

@@ -252,6 +252,8 @@ def test_revision_0006_keys_sources_by_list_location_and_message_row(store_url):
                                        _at(b"no headers at all\n", "a.mbox#900")])
         store.write_batch("governance", [_at(other_bytes, "g.mbox#0")])
         store.add_sources("governance", [_at(second, "g.mbox#700")])
+        store.write_batch("governance", [_at(eml("three@z.example", hour=11), "g.mbox#900")])
+        assert store.redact("three@z.example", "asked by its author", expunge=True)
     finally:
         store.close()
     raws = select(s.raws.c.sha256, s.raws.c.message_id).order_by(s.raws.c.sha256)
@@ -262,16 +264,22 @@ def test_revision_0006_keys_sources_by_list_location_and_message_row(store_url):
     try:
         with engine.connect() as conn:
             written = (conn.execute(raws).all(), conn.execute(sources).all())
-        assert sorted(mid for _, mid in written[0] if mid) == ["one@z.example", "one@z.example", "two@z.example"]
+        assert sorted(mid for _, mid in written[0] if mid) == [
+            "one@z.example", "one@z.example", "three@z.example", "two@z.example"]
         assert [tuple(row) for row in written[1]] == [
             ("bestbits", "a.mbox#0", "one@z.example", "one@z.example"),
             ("bestbits", "a.mbox#500", "two@z.example", "two@z.example"),
             ("bestbits", "a.mbox#900", None, None),
             ("governance", "g.mbox#0", "one@z.example", "one@z.example"),
-            ("governance", "g.mbox#700", "two@z.example", "two@z.example")]
+            ("governance", "g.mbox#700", "two@z.example", "two@z.example"),
+            ("governance", "g.mbox#900", "three@z.example", "three@z.example")]   # expunged
         migrations.downgrade(url, "0005")
         columns = {table: {col["name"] for col in inspect(engine).get_columns(table)} for table in ("raws", "sources")}
         assert "message_id" not in columns["raws"] and "message" not in columns["sources"]
+        unique = [u["column_names"] for u in inspect(engine).get_unique_constraints("sources")]
+        assert unique == [["raw_sha256", "list", "location"]]
+        indexed = [i["column_names"] for i in inspect(engine).get_indexes("sources")]
+        assert ["message_id"] in indexed
         migrations.upgrade(url)
         with engine.connect() as conn:
             assert (conn.execute(raws).all(), conn.execute(sources).all()) == written

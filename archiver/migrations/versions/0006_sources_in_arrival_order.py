@@ -67,13 +67,17 @@ def upgrade() -> None:
                    "FROM sources_old o LEFT JOIN messages m ON m.message_id = o.message_id ORDER BY o.id")
         op.drop_table("sources_old")
     else:
+        # The old key and index go first: the update rewrites every row, and each copy would
+        # be entered in them only to be dropped.
+        op.drop_index("ix_sources_message", table_name="sources")
+        op.drop_constraint("uq_sources_where", "sources", type_="unique")
         op.add_column("sources", sa.Column("message", sa.Integer, sa.ForeignKey("messages.id"),
                                            nullable=True))
         op.execute("UPDATE sources SET message = m.id FROM messages m WHERE m.message_id = sources.message_id")
-        op.drop_index("ix_sources_message", table_name="sources")
-        op.drop_constraint("uq_sources_where", "sources", type_="unique")
         op.create_unique_constraint("uq_sources_where", "sources", ["list", "location", "raw_sha256"])
     op.create_index("ix_sources_message", "sources", ["message"])
+    if not sqlite:
+        op.execute("ANALYZE raws, sources")   # the planner's statistics of the rewritten tables
     _version("11")
 
 
