@@ -132,8 +132,8 @@ def _repair(archive: Archive, found: Report | None, chunk: int) -> dict:
     # Replacing a document deletes one copy of it (Whoosh's update finds one): a message
     # indexed twice is deleted first, then indexed once.
     deleted = index.delete(set(found.extra) | set(found.redacted) | set(found.duplicated))
-    last = store.last_row()   # every row it may add is one of these; extras are deleted
-    index.note_bound(last, store.row_hash(last) or "")
+    # Every row the update may add is one of these; the extras were deleted above.
+    archive.note_index_bound(store.last_row())
     hidden, archive.hidden = archive.hidden, frozenset()
     try:
         indexed = index.update(records())

@@ -213,7 +213,7 @@ def _update_index(archive: Archive, chunk: int, workers: int | None) -> int:
     found, upto = archive.index.bound(), store.last_row()
     known = _verified(archive, found)
     if found is None or known is not None:   # not when distrusted
-        archive.index.note_bound(upto, store.row_hash(upto) or "")
+        archive.note_index_bound(upto)
     new: set[str] = set()
 
     def records() -> Iterator[dict]:
@@ -274,8 +274,7 @@ def rebuild_index(archive: Archive, workers: int | None = None) -> int:
             count = archive.index.rebuild(archive.messages())
             # After the swap, as the parallel build does: no writer ran meanwhile (the
             # lock), so the index holds no message above the store's last row.
-            upto = archive.store.last_row()
-            archive.index.note_bound(upto, archive.store.row_hash(upto) or "")
+            archive.note_index_bound(archive.store.last_row())
         archive.store.mark_all_indexed()
     return count
 
@@ -308,7 +307,7 @@ def _build_in_parallel(archive: Archive, chunk: int, workers: int | None, every:
     _release_memory()
     built = archive.index.rebuild_parallel([part(low, high) for low, high in ranges])
     # After the swap: the fresh index's bound.
-    archive.index.note_bound(ranges[-1][1], store.row_hash(ranges[-1][1]) or "")
+    archive.note_index_bound(ranges[-1][1])
     for low, high in ranges:
         store.mark_indexed(low, high)
     return built

@@ -47,6 +47,11 @@ class Archive(Browse):
                       if index_dir else None)
         self.organisations = organisations or load_organisations(str(config.path("organisations_file")))
 
+    def note_index_bound(self, row: int) -> None:
+        """Note that the search index holds no message from a store row above row, keyed by
+        that row's message (SearchIndex.bound)."""
+        self.index.note_bound(row, self.store.row_hash(row) or "")
+
     def lists(self) -> list[dict]:
         """Return each list with its message count."""
         return [dict(row) for row in self._counted(("lists",), self._lists)]

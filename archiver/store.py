@@ -58,6 +58,13 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
         yield items[i:i + size]
 
 
+def _stored(conn: Connection, shas: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for part in _chunks(sorted(set(shas))):
+        found.update(conn.execute(select(s.raws.c.sha256).where(s.raws.c.sha256.in_(part))).scalars())
+    return found
+
+
 def _naive_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value else None
 
@@ -218,19 +225,16 @@ class Store:
     # --- ingest ---------------------------------------------------------------------------
     def stored(self, shas: Iterable[str]) -> set[str]:
         """Return which of these raw hashes are stored (read before, anywhere)."""
-        found: set[str] = set()
         with self.engine.connect() as conn:
-            for part in _chunks(sorted(set(shas))):
-                found.update(conn.execute(select(s.raws.c.sha256).where(s.raws.c.sha256.in_(part))).scalars())
-        return found
+            return _stored(conn, shas)
 
     def known(self, list_name: str, places: list[tuple[str, str]]) -> tuple[set[str], set[tuple[str, str]]]:
         """Of these (raw hash, location) pairs read for a list, return the hashes already
         stored, and the pairs already recorded for this list (read there before)."""
-        stored = self.stored(sha for sha, _ in places)
         here: set[tuple[str, str]] = set()
         c = s.sources.c
         with self.engine.connect() as conn:
+            stored = _stored(conn, (sha for sha, _ in places))
             wanted = set(places)
             for part in _chunks(sorted({where for _, where in places})):
                 here.update((sha, where) for sha, where in conn.execute(
