@@ -499,12 +499,33 @@ def test_singular_finds_plural_in_spanish_and_portuguese(hand, query, mid):
     assert f"{mid}@hand.example" in ids(hand, query)
 
 
-@pytest.mark.parametrize("query, mid", [("declaracion", "es"), ("declaracao", "pt")])
-@pytest.mark.xfail(strict=True, reason="a known limit: typed without accents, a singular is not "
-                   "stemmed like its plural ('declaracao' stays 'declaraca', 'declarações' is "
-                   "'declar'); the accented singular finds both")
+@pytest.mark.parametrize("query, mid", [
+    ("declaracion", "es"), ("declaracao", "pt"), ("delegacion", "es"), ("delegacao", "pt"),
+    ("delegacoes", "pt"), ("declaracoes", "pt"), ('"delegacoes nacionais"', "pt"),
+    ('"declaracion conjunta"', "es"),
+])
 def test_unaccented_singular_finds_plural(hand, query, mid):
+    # Typed without accents, 'declaracao' is stemmed 'declaraca' and 'declarações' 'declar':
+    # the query looks the word up in its other forms too (index.parse.forms).
     assert f"{mid}@hand.example" in ids(hand, query)
+
+
+@pytest.mark.parametrize("word, expected", [
+    ("eleicao", ["eleicao", "eleição", "eleições", "eleicoes"]),
+    ("Eleições", ["eleições", "eleição", "eleicao", "eleicoes"]),
+    ("sessões", ["sessões", "sessão", "sessao", "sessoes"]),
+    ("declaracion", ["declaracion", "declaración", "declaraciones"]),
+    ("sesión", ["sesión", "sesiones", "sesion"]), ("reuniao", ["reuniao", "reunião", "reuniões", "reunioes"]),
+    ("opiniones", ["opiniones", "opinión", "opinion"]),
+    # English words of the same endings stay as typed; so do words too short to have a base.
+    ("session", ["session"]), ("nation", ["nation"]), ("reunion", ["reunion"]), ("nao", ["nao"]),
+    ("nations", ["nations"]),
+])
+def test_the_forms_a_typed_word_is_looked_up_in(word, expected):
+    from archiver.index.parse import _typed, forms
+
+    assert forms(word) == expected
+    assert str(_typed(word)).count(" OR ") == len(expected) - 1
 
 
 def test_readme_example_declaracao_finds_declaracoes(sample, sample_records):

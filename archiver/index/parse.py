@@ -32,9 +32,54 @@ def _typed(text: str) -> query.Query:
     parser.remove_plugin_class(qparser.RangePlugin)
     parser.add_plugin(qparser.PrefixPlugin())
     try:
-        return parser.parse(text)
+        return _with_forms(parser.parse(text))
     except Exception as exc:  # the parser raises assorted types on odd input
         raise QueryError(f"the query could not be read: {exc}") from exc
+
+
+# Portuguese nouns in -ão/-ões and Spanish ones in -ión/-iones are stemmed apart by number
+# and by accents: 'declaração' is 'declar' but 'declaracao' is 'declaraca', 'eleição' is
+# 'eleica' and 'eleições' 'eleico', 'declaraciones' 'declar' and 'declaracion' 'declaracion'.
+# A typed word of these families is looked up in each of its forms as well, with and without
+# accents, singular and plural. (ending replaced, ending the word folded has, ending it is
+# typed with, the endings of its forms)
+_PT = ("ão", "ões", "ao", "oes")
+_ES = ("ión", "iones", "ion")
+_FAMILIES = (
+    ("oes", "oes", "", _PT), ("ao", "ao", "", _PT), ("iones", "iones", "", _ES), ("ion", "cion", "", _ES),
+    # Unaccented, -ion is English ('session', 'nation'): Spanish forms only for -ión as typed.
+    ("ion", "ion", "ión", _ES),
+)
+_FORMED = {"own", "quoted", "subject"}   # the typed fields whose words are stemmed
+
+
+def forms(word: str) -> list[str]:
+    """Return a typed word (lower case) and, for a Portuguese or Spanish noun of the families
+    above, its other forms ('eleicao' -> eleicao, eleição, eleições, eleicoes)."""
+    lower = word.lower()
+    plain = fold(lower)
+    for replaced, ending, typed, endings in _FAMILIES:
+        base = plain[:-len(replaced)]
+        if plain.endswith(ending) and lower.endswith(typed) and len(base) >= 2:
+            # Portuguese writes c before a and o as ç ('eleição'); folding took the cedilla off.
+            soft = base[:-1] + "ç" if base.endswith("c") and endings is _PT else base
+            return list(dict.fromkeys([lower] + [(soft if e[0] in "ãõ" else base) + e for e in endings]))
+    return [lower]
+
+
+def _with_forms(q: query.Query) -> query.Query:
+    """A typed query with each word of the families above looked up in all its forms: a word
+    becomes an OR of its forms, a phrase one phrase per form (the nth of each word's)."""
+    if isinstance(q, query.Term) and q.fieldname in _FORMED:
+        words = forms(q.text)
+        return q if len(words) == 1 else query.Or([query.Term(q.fieldname, w, boost=q.boost) for w in words])
+    if isinstance(q, query.Phrase) and q.fieldname in _FORMED:
+        each = [forms(w) for w in q.words]
+        if all(len(f) == 1 for f in each):
+            return q
+        shapes = dict.fromkeys(tuple(f[min(n, len(f) - 1)] for f in each) for n in range(max(map(len, each))))
+        return query.Or([query.Phrase(q.fieldname, list(s), slop=q.slop, boost=q.boost) for s in shapes])
+    return q.apply(_with_forms)
 
 
 def _parse(text: str, reader) -> query.Query:
